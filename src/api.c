@@ -1,0 +1,481 @@
+/*
+ * api.c
+ *		SQL-callable functions of the core ledger: grant, consume, adjust,
+ *		balance, account, format and expire.
+ *
+ * The functions are not STRICT: a NULL where a value is required is an error
+ * (22004) rather than a silent NULL result.  Each one runs inside a single
+ * SPI connection; writes run inside points_write_begin()/end().
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "points.h"
+
+/* Longest customer, type code or ref accepted (bytes). */
+#define MAX_KEY_LENGTH 1000
+
+static void
+null_argument(const char *name)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+			 errmsg("%s must not be NULL", name)));
+}
+
+static char *
+key_arg(FunctionCallInfo fcinfo, int n, const char *name, bool required)
+{
+	char	   *s;
+
+	if (PG_ARGISNULL(n))
+	{
+		if (required)
+			null_argument(name);
+		return NULL;
+	}
+	s = text_to_cstring(PG_GETARG_TEXT_PP(n));
+	if (s[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be empty", name)));
+	if (strlen(s) > MAX_KEY_LENGTH)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s is longer than %d bytes", name, MAX_KEY_LENGTH)));
+	return s;
+}
+
+static char *
+note_arg(FunctionCallInfo fcinfo, int n)
+{
+	return PG_ARGISNULL(n) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(n));
+}
+
+static TimestampTz
+time_arg(FunctionCallInfo fcinfo, int n, const char *name)
+{
+	TimestampTz t;
+
+	if (PG_ARGISNULL(n))
+		null_argument(name);
+	t = PG_GETARG_TIMESTAMPTZ(n);
+	if (TIMESTAMP_NOT_FINITE(t))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a finite time", name)));
+	return t;
+}
+
+/* A positive amount in units of the type's scale. */
+static int64
+amount_arg(FunctionCallInfo fcinfo, int n, const char *name,
+		   const PointsType *type)
+{
+	int64		units;
+
+	if (PG_ARGISNULL(n))
+		null_argument(name);
+	units = points_numeric_to_units(PG_GETARG_NUMERIC(n), type, name);
+	if (units <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be positive, got %s", name,
+						points_units_to_cstring(units, type->scale))));
+	return units;
+}
+
+static void
+require_enabled(const PointsType *type, const char *what)
+{
+	if (!type->enabled)
+		ereport(ERROR,
+				(errcode(ERRCODE_POINTS_TYPE_DISABLED),
+				 errmsg("point type \"%s\" is disabled", type->code),
+				 errdetail("Customers cannot %s points of a disabled type.", what),
+				 errhint("Admin grants and adjustments still work; enable the type with UPDATE points.types SET enabled = true.")));
+}
+
+static char *
+timestamp_text(TimestampTz t)
+{
+	return DatumGetCString(DirectFunctionCall1(timestamptz_out,
+											   TimestampTzGetDatum(t)));
+}
+
+/*
+ * Credit a lot to the locked account and journal it; the shared body of
+ * grant() and a positive adjust().  Returns the entry id; *lot_id gets the
+ * lot's.
+ */
+static int64
+credit(const PointsType *type, const char *customer, Account *acct,
+	   int64 amount, const char *reason, const char *kind, const char *ref,
+	   const char *note, TimestampTz available_at, TimestampTz expires_at,
+	   bool pending, TimestampTz at, int64 *lot_id)
+{
+	int64		entry_id;
+
+	*lot_id = points_insert_lot(type, customer, acct, amount, reason, ref, note,
+								available_at, expires_at, pending, at);
+	entry_id = points_insert_entry(type, customer, acct, kind,
+								   pending ? 0 : amount, *lot_id, at, ref, note);
+	points_store_account(acct, at);
+	return entry_id;
+}
+
+/*
+ * Debit the locked account in consumption order and journal it; the shared
+ * body of consume() and a negative adjust().  PT001 when fewer than `amount`
+ * points are available at `at`.  Returns the entry id.
+ */
+static int64
+debit(const PointsType *type, const char *customer, Account *acct,
+	  int64 amount, const char *kind, const char *ref, const char *note,
+	  TimestampTz at)
+{
+	int64		available = points_available(acct, at, false);
+	Draw	   *draws;
+	int			ndraws;
+	int64		entry_id;
+
+	if (available < amount)
+		points_insufficient(type, customer, amount, available, kind);
+	ndraws = points_draw(type, acct, amount, at, &draws);
+	acct->balance = points_sub(acct->balance, amount);
+	acct->spent = points_add(acct->spent, amount);
+	entry_id = points_insert_entry(type, customer, acct, kind, -amount, 0, at,
+								   ref, note);
+	points_apply_draws(acct, entry_id, draws, ndraws, at);
+	points_store_account(acct, at);
+	return entry_id;
+}
+
+/*
+ * points.grant(type, customer, amount, reason, ref, note, expires_at,
+ *				available_at, pending, at) returns bigint (the grant id)
+ */
+PG_FUNCTION_INFO_V1(points_grant);
+Datum
+points_grant(PG_FUNCTION_ARGS)
+{
+	char	   *code = key_arg(fcinfo, 0, "type", true);
+	char	   *customer = key_arg(fcinfo, 1, "customer", true);
+	char	   *reason = key_arg(fcinfo, 3, "reason", true);
+	char	   *ref = key_arg(fcinfo, 4, "ref", false);
+	char	   *note = note_arg(fcinfo, 5);
+	TimestampTz at = time_arg(fcinfo, 9, "at");
+	TimestampTz available_at = at;
+	TimestampTz expires_at;
+	bool		pending;
+	PointsType *type;
+	int64		amount;
+	int64		lot_id;
+	Account		acct;
+	const char *args[7];
+
+	if (PG_ARGISNULL(8))
+		null_argument("pending");
+	pending = PG_GETARG_BOOL(8);
+	if (!PG_ARGISNULL(7))
+	{
+		available_at = time_arg(fcinfo, 7, "available_at");
+		if (available_at < at)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("available_at %s is before the grant's time %s",
+							timestamp_text(available_at), timestamp_text(at)),
+					 errhint("Pass an earlier at to record a grant in the past.")));
+	}
+
+	SPI_connect();
+	type = points_load_type(code);
+	amount = amount_arg(fcinfo, 2, "amount", type);
+	if (PG_ARGISNULL(6))
+		expires_at = points_expiry(type, available_at);
+	else
+	{
+		expires_at = PG_GETARG_TIMESTAMPTZ(6);
+		if (expires_at == DT_NOBEGIN)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("expires_at must not be -infinity")));
+	}
+	if (expires_at <= available_at)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("expires_at %s is not after available_at %s",
+						timestamp_text(expires_at), timestamp_text(available_at))));
+
+	args[0] = customer;
+	args[1] = points_units_to_cstring(amount, type->scale);
+	args[2] = reason;
+	args[3] = note;
+	args[4] = PG_ARGISNULL(6) ? NULL : timestamp_text(expires_at);
+	args[5] = PG_ARGISNULL(7) ? NULL : timestamp_text(available_at);
+	args[6] = pending ? "pending" : "active";
+	points_write_begin();
+	if (!points_request_begin(type, "grant", ref, customer,
+							  points_request_args(7, args), &lot_id))
+	{
+		points_lock_or_create_account(type, customer, &acct);
+		(void) credit(type, customer, &acct, amount, reason,
+					  pending ? "pending" : "grant", ref, note, available_at,
+					  expires_at, pending, at, &lot_id);
+		points_request_end(type, "grant", ref, lot_id);
+	}
+	points_write_end();
+	SPI_finish();
+	PG_RETURN_INT64(lot_id);
+}
+
+/*
+ * points.consume(type, customer, amount, ref, note, at) returns bigint
+ * (the entry id)
+ */
+PG_FUNCTION_INFO_V1(points_consume);
+Datum
+points_consume(PG_FUNCTION_ARGS)
+{
+	char	   *code = key_arg(fcinfo, 0, "type", true);
+	char	   *customer = key_arg(fcinfo, 1, "customer", true);
+	char	   *ref = key_arg(fcinfo, 3, "ref", false);
+	char	   *note = note_arg(fcinfo, 4);
+	TimestampTz at = time_arg(fcinfo, 5, "at");
+	PointsType *type;
+	int64		amount;
+	int64		entry_id;
+	Account		acct;
+	const char *args[3];
+
+	SPI_connect();
+	type = points_load_type(code);
+	amount = amount_arg(fcinfo, 2, "amount", type);
+	require_enabled(type, "spend");
+
+	args[0] = customer;
+	args[1] = points_units_to_cstring(amount, type->scale);
+	args[2] = note;
+	points_write_begin();
+	if (!points_request_begin(type, "consume", ref, customer,
+							  points_request_args(3, args), &entry_id))
+	{
+		if (!points_get_account(type, customer, true, &acct))
+			points_insufficient(type, customer, amount, 0, "consume");
+		entry_id = debit(type, customer, &acct, amount, "consume", ref, note, at);
+		points_request_end(type, "consume", ref, entry_id);
+	}
+	points_write_end();
+	SPI_finish();
+	PG_RETURN_INT64(entry_id);
+}
+
+/*
+ * points.adjust(type, customer, delta, note, ref, at) returns bigint
+ *		A manual correction: a positive delta is a grant under the type's
+ *		policy, a negative one a debit in consumption order.  Works on a
+ *		disabled type.  Returns the entry id.
+ */
+PG_FUNCTION_INFO_V1(points_adjust);
+Datum
+points_adjust(PG_FUNCTION_ARGS)
+{
+	char	   *code = key_arg(fcinfo, 0, "type", true);
+	char	   *customer = key_arg(fcinfo, 1, "customer", true);
+	char	   *note = note_arg(fcinfo, 3);
+	char	   *ref = key_arg(fcinfo, 4, "ref", false);
+	TimestampTz at = time_arg(fcinfo, 5, "at");
+	PointsType *type;
+	int64		delta;
+	int64		entry_id;
+	int64		lot_id;
+	Account		acct;
+	const char *args[3];
+
+	if (PG_ARGISNULL(2))
+		null_argument("delta");
+	SPI_connect();
+	type = points_load_type(code);
+	delta = points_numeric_to_units(PG_GETARG_NUMERIC(2), type, "delta");
+	if (delta == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("delta must not be zero")));
+
+	args[0] = customer;
+	args[1] = points_units_to_cstring(delta, type->scale);
+	args[2] = note;
+	points_write_begin();
+	if (!points_request_begin(type, "adjust", ref, customer,
+							  points_request_args(3, args), &entry_id))
+	{
+		if (delta > 0)
+		{
+			points_lock_or_create_account(type, customer, &acct);
+			entry_id = credit(type, customer, &acct, delta, "adjust", "adjust",
+							  ref, note, at, points_expiry(type, at), false, at,
+							  &lot_id);
+		}
+		else
+		{
+			if (!points_get_account(type, customer, true, &acct))
+				points_insufficient(type, customer, -delta, 0, "adjust");
+			entry_id = debit(type, customer, &acct, -delta, "adjust", ref, note, at);
+		}
+		points_request_end(type, "adjust", ref, entry_id);
+	}
+	points_write_end();
+	SPI_finish();
+	PG_RETURN_INT64(entry_id);
+}
+
+/*
+ * points.balance(type, customer, at) returns numeric
+ *		Points available at `at`; 0 for an unknown customer.
+ */
+PG_FUNCTION_INFO_V1(points_balance);
+Datum
+points_balance(PG_FUNCTION_ARGS)
+{
+	char	   *code = key_arg(fcinfo, 0, "type", true);
+	char	   *customer = key_arg(fcinfo, 1, "customer", true);
+	TimestampTz at = time_arg(fcinfo, 2, "at");
+	PointsType *type;
+	Account		acct;
+	int64		available = 0;
+	Numeric		result;
+
+	SPI_connect();
+	type = points_load_type(code);
+	if (points_get_account(type, customer, false, &acct))
+		available = points_available(&acct, at, true);
+	result = points_units_to_numeric(available, type->scale);
+	result = (Numeric) SPI_datumTransfer(NumericGetDatum(result), false, -1);
+	SPI_finish();
+	PG_RETURN_NUMERIC(result);
+}
+
+/*
+ * points.account(type, customer, at) returns points.account_summary
+ *		Every figure of one account at `at`.
+ */
+PG_FUNCTION_INFO_V1(points_account);
+Datum
+points_account(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr plan = NULL;
+	static SPIPlanPtr unswept_plan = NULL;
+	static const Oid argtypes[] = {INT8OID, TIMESTAMPTZOID};
+	char	   *code = key_arg(fcinfo, 0, "type", true);
+	char	   *customer = key_arg(fcinfo, 1, "customer", true);
+	TimestampTz at = time_arg(fcinfo, 2, "at");
+	PointsType *type;
+	TupleDesc	desc;
+	Account		acct;
+	Datum		values[12];
+	bool		nulls[12];
+	HeapTuple	tuple;
+	int64		available = 0;
+	int64		next_amount = 0;
+	int64		unswept = 0;
+	bool		has_next = false;
+	TimestampTz next_at = 0;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "points: account() must return a composite type");
+	desc = BlessTupleDesc(desc);
+
+	SPI_connect();
+	type = points_load_type(code);
+	memset(&acct, 0, sizeof(acct));
+	if (points_get_account(type, customer, false, &acct))
+	{
+		Datum		args[2];
+		bool		isnull;
+
+		available = points_available(&acct, at, true);
+		args[0] = Int64GetDatum(acct.id);
+		args[1] = TimestampTzGetDatum(at);
+		if (SPI_execute_plan(points_plan(&plan,
+										 "SELECT expires_at, sum(remaining)::bigint FROM points.lots"
+										 " WHERE account_id = $1 AND open"
+										 " AND available_at <= $2 AND expires_at > $2"
+										 " AND expires_at < 'infinity'"
+										 " GROUP BY expires_at ORDER BY expires_at LIMIT 1",
+										 2, argtypes),
+							 args, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "points: account query failed");
+		if (SPI_processed > 0)
+		{
+			has_next = true;
+			next_at = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
+														SPI_tuptable->tupdesc, 1, &isnull));
+			next_amount = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+													  SPI_tuptable->tupdesc, 2, &isnull));
+		}
+		if (SPI_execute_plan(points_plan(&unswept_plan,
+										 "SELECT coalesce(sum(remaining), 0)::bigint FROM points.lots"
+										 " WHERE account_id = $1 AND open AND expires_at <= $2",
+										 2, argtypes),
+							 args, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "points: account query failed");
+		unswept = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+											  SPI_tuptable->tupdesc, 1, &isnull));
+	}
+
+	memset(nulls, false, sizeof(nulls));
+	values[0] = CStringGetTextDatum(type->code);
+	values[1] = CStringGetTextDatum(customer);
+	values[2] = NumericGetDatum(points_units_to_numeric(available, type->scale));
+	values[3] = NumericGetDatum(points_units_to_numeric(acct.held, type->scale));
+	values[4] = NumericGetDatum(points_units_to_numeric(acct.pending, type->scale));
+	values[5] = NumericGetDatum(points_units_to_numeric(acct.debt, type->scale));
+	values[6] = TimestampTzGetDatum(next_at);
+	nulls[6] = !has_next;
+	values[7] = NumericGetDatum(points_units_to_numeric(next_amount, type->scale));
+	nulls[7] = !has_next;
+	values[8] = NumericGetDatum(points_units_to_numeric(acct.earned, type->scale));
+	values[9] = NumericGetDatum(points_units_to_numeric(acct.spent, type->scale));
+	values[10] = NumericGetDatum(points_units_to_numeric(points_add(acct.expired, unswept),
+														 type->scale));
+	nulls[11] = true;			/* tier: set by the tiers feature */
+	tuple = heap_form_tuple(desc, values, nulls);
+	tuple = SPI_copytuple(tuple);
+	SPI_finish();
+	PG_RETURN_DATUM(HeapTupleGetDatum(tuple));
+}
+
+/*
+ * points.format(type, amount) returns text
+ *		"1 point", "25 points", "2.50 credits": the amount at the type's
+ *		scale with its singular or plural name.
+ */
+PG_FUNCTION_INFO_V1(points_format);
+Datum
+points_format(PG_FUNCTION_ARGS)
+{
+	char	   *code = key_arg(fcinfo, 0, "type", true);
+	PointsType *type;
+	int64		units;
+	int64		one;
+	char	   *result;
+	int			i;
+
+	if (PG_ARGISNULL(1))
+		null_argument("amount");
+	SPI_connect();
+	type = points_load_type(code);
+	units = points_numeric_to_units(PG_GETARG_NUMERIC(1), type, "amount");
+	for (one = 1, i = 0; i < type->scale; i++)
+		one *= 10;
+	result = psprintf("%s %s", points_units_to_cstring(units, type->scale),
+					  (units == one || units == -one) ? type->name : type->name_plural);
+	result = (char *) SPI_datumTransfer(CStringGetTextDatum(result), false, -1);
+	SPI_finish();
+	PG_RETURN_DATUM(PointerGetDatum(result));
+}

@@ -1,0 +1,102 @@
+/*
+ * expiry.c
+ *		Time math of grants: expiry computed once at grant time from the
+ *		type's validity, rounded up to the end of a calendar period in the
+ *		type's time zone.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "pgtime.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/timestamp.h"
+
+#include "points.h"
+
+ExpiryRounding
+points_parse_rounding(const char *s)
+{
+	if (strcmp(s, "none") == 0)
+		return ROUND_NONE;
+	if (strcmp(s, "day") == 0)
+		return ROUND_DAY;
+	if (strcmp(s, "week") == 0)
+		return ROUND_WEEK;
+	if (strcmp(s, "month") == 0)
+		return ROUND_MONTH;
+	if (strcmp(s, "year") == 0)
+		return ROUND_YEAR;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("expiry_rounding \"%s\" is not valid", s),
+			 errhint("Use none, day, week, month or year.")));
+	return ROUND_NONE;			/* keep compiler quiet */
+}
+
+bool
+points_valid_time_zone(const char *zone)
+{
+	return pg_tzset(zone) != NULL;
+}
+
+/* An interval usable as a validity or timeout: no negative part, not zero. */
+bool
+points_interval_positive(const Interval *iv)
+{
+	if (iv->month < 0 || iv->day < 0 || iv->time < 0)
+		return false;
+	return iv->month > 0 || iv->day > 0 || iv->time > 0;
+}
+
+/*
+ * The expiry of points that become valid at `from` under the type's policy:
+ * infinity without a validity; otherwise from + validity computed on the
+ * local calendar of the type's time zone (so "6 months" means six calendar
+ * months there), then moved to the end of the day, week (ISO, weeks end on
+ * Sunday), month or year that contains it.
+ */
+TimestampTz
+points_expiry(const PointsType *type, TimestampTz from)
+{
+	Datum		zone;
+	Datum		local;
+	const char *unit = NULL;
+	Interval	step = {0, 0, 0};
+
+	if (!type->has_validity)
+		return DT_NOEND;
+
+	zone = CStringGetTextDatum(type->time_zone);
+	local = DirectFunctionCall2(timestamptz_zone, zone, TimestampTzGetDatum(from));
+	local = DirectFunctionCall2(timestamp_pl_interval, local,
+								IntervalPGetDatum(&type->validity));
+	switch (type->rounding)
+	{
+		case ROUND_NONE:
+			break;
+		case ROUND_DAY:
+			unit = "day";
+			step.day = 1;
+			break;
+		case ROUND_WEEK:
+			unit = "week";
+			step.day = 7;
+			break;
+		case ROUND_MONTH:
+			unit = "month";
+			step.month = 1;
+			break;
+		case ROUND_YEAR:
+			unit = "year";
+			step.month = 12;
+			break;
+	}
+	if (unit != NULL)
+	{
+		local = DirectFunctionCall2(timestamp_trunc, CStringGetTextDatum(unit), local);
+		local = DirectFunctionCall2(timestamp_pl_interval, local,
+									IntervalPGetDatum(&step));
+	}
+	return DatumGetTimestampTz(DirectFunctionCall2(timestamp_zone, zone, local));
+}

@@ -1,0 +1,131 @@
+/*
+ * points.h
+ *		Shared declarations of the points extension: the in-memory shape of a
+ *		point type and an account, amount conversion, expiry math, the ledger
+ *		core and the write guard used by the triggers.
+ */
+#ifndef POINTS_H
+#define POINTS_H
+
+#include "datatype/timestamp.h"
+#include "executor/spi.h"
+#include "utils/numeric.h"
+
+/* SQLSTATEs of the contract that PostgreSQL does not define. */
+#define ERRCODE_POINTS_INSUFFICIENT		MAKE_SQLSTATE('P','T','0','0','1')
+#define ERRCODE_POINTS_TYPE_DISABLED	MAKE_SQLSTATE('P','T','0','0','2')
+#define ERRCODE_POINTS_REF_MISMATCH		MAKE_SQLSTATE('P','T','0','0','3')
+#define ERRCODE_POINTS_WRONG_STATE		MAKE_SQLSTATE('P','T','0','0','4')
+
+#define POINTS_MAX_SCALE 4
+
+typedef enum ExpiryRounding
+{
+	ROUND_NONE,
+	ROUND_DAY,
+	ROUND_WEEK,
+	ROUND_MONTH,
+	ROUND_YEAR
+} ExpiryRounding;
+
+typedef enum ConsumeOrder
+{
+	CONSUME_EXPIRY,				/* soonest expiry, then older grant, then id */
+	CONSUME_FIFO				/* older grant, then id */
+} ConsumeOrder;
+
+/* A row of points.types, as the ledger needs it. */
+typedef struct PointsType
+{
+	char	   *code;
+	char	   *name;
+	char	   *name_plural;
+	int			scale;
+	bool		has_validity;
+	Interval	validity;
+	ExpiryRounding rounding;
+	char	   *time_zone;
+	ConsumeOrder consume_order;
+	bool		enabled;
+} PointsType;
+
+/* A row of points.accounts: the cached figures of one (type, customer). */
+typedef struct Account
+{
+	int64		id;
+	int64		balance;		/* sum of remaining of active lots, minus debt */
+	int64		held;
+	int64		pending;
+	int64		debt;
+	int64		earned;
+	int64		spent;
+	int64		expired;
+	TimestampTz next_expiry_at; /* min expires_at of open active lots */
+	TimestampTz vested_at;		/* max available_at of open active lots */
+	TimestampTz last_at;		/* latest business time of any operation */
+} Account;
+
+/* One lot drawn by a debit. */
+typedef struct Draw
+{
+	int64		lot_id;
+	int64		amount;
+	TimestampTz expires_at;
+	bool		exhausted;		/* the draw took the lot's last point */
+} Draw;
+
+/* points.c: the write guard */
+extern void points_write_begin(void);
+extern void points_write_end(void);
+extern bool points_writing(void);
+
+/* amount.c */
+extern int64 points_numeric_to_units(Numeric num, const PointsType *type,
+									 const char *what);
+extern Numeric points_units_to_numeric(int64 units, int scale);
+extern char *points_units_to_cstring(int64 units, int scale);
+extern int64 points_add(int64 a, int64 b);
+extern int64 points_sub(int64 a, int64 b);
+
+/* expiry.c */
+extern TimestampTz points_expiry(const PointsType *type, TimestampTz from);
+extern ExpiryRounding points_parse_rounding(const char *s);
+extern bool points_valid_time_zone(const char *zone);
+extern bool points_interval_positive(const Interval *iv);
+
+/* ledger.c: queries, types, accounts, lots, entries */
+extern SPIPlanPtr points_plan(SPIPlanPtr *cache, const char *sql, int nargs,
+							  const Oid *argtypes);
+extern PointsType *points_load_type(const char *code);
+extern bool points_get_account(const PointsType *type, const char *customer,
+							   bool lock, Account *acct);
+extern void points_lock_or_create_account(const PointsType *type,
+										  const char *customer, Account *acct);
+extern void points_store_account(Account *acct, TimestampTz at);
+extern int64 points_available(const Account *acct, TimestampTz at, bool past);
+extern int64 points_insert_lot(const PointsType *type, const char *customer,
+							   Account *acct, int64 amount, const char *reason,
+							   const char *ref, const char *note,
+							   TimestampTz available_at, TimestampTz expires_at,
+							   bool pending, TimestampTz at);
+extern int64 points_insert_entry(const PointsType *type, const char *customer,
+								 Account *acct, const char *kind, int64 amount,
+								 int64 lot_id, TimestampTz at, const char *ref,
+								 const char *note);
+extern int	points_draw(const PointsType *type, Account *acct, int64 amount,
+						TimestampTz at, Draw **draws);
+extern void points_apply_draws(Account *acct, int64 entry_id, Draw *draws,
+							   int ndraws, TimestampTz at);
+extern void points_refresh_open_bounds(Account *acct);
+extern void points_insufficient(const PointsType *type, const char *customer,
+								int64 wanted, int64 available, const char *what);
+
+/* ledger.c: idempotency by ref */
+extern bool points_request_begin(const PointsType *type, const char *op,
+								 const char *ref, const char *customer,
+								 Datum args, int64 *result);
+extern void points_request_end(const PointsType *type, const char *op,
+							   const char *ref, int64 result);
+extern Datum points_request_args(int nargs, const char **values);
+
+#endif							/* POINTS_H */
