@@ -281,6 +281,15 @@ CREATE FUNCTION @extschema@.format(type text, amount numeric) RETURNS text
 COMMENT ON FUNCTION @extschema@.format(text, numeric)
     IS '"1 point", "25 points": an amount with the type''s names';
 
+CREATE FUNCTION @extschema@.expire(
+    at timestamptz DEFAULT pg_catalog.now(), batch integer DEFAULT 10000)
+    RETURNS integer
+    LANGUAGE c VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'points_expire';
+COMMENT ON FUNCTION @extschema@.expire(timestamptz, integer)
+    IS 'Expire up to batch due grants in this transaction; returns how many';
+
 CREATE FUNCTION @extschema@.verify()
     RETURNS TABLE (check_name text, type text, customer text, id bigint, detail text)
     LANGUAGE c VOLATILE SECURITY DEFINER
