@@ -17,26 +17,24 @@
 
 #include "points.h"
 
-/* Longest customer, type code or ref accepted (bytes). */
-#define MAX_KEY_LENGTH 1000
-
-static void
-null_argument(const char *name)
+void
+points_null_argument(const char *name)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 			 errmsg("%s must not be NULL", name)));
 }
 
-static char *
-key_arg(FunctionCallInfo fcinfo, int n, const char *name, bool required)
+/* A key (type code, customer, reason, ref): not empty, not huge. */
+char *
+points_arg_key(FunctionCallInfo fcinfo, int n, const char *name, bool required)
 {
 	char	   *s;
 
 	if (PG_ARGISNULL(n))
 	{
 		if (required)
-			null_argument(name);
+			points_null_argument(name);
 		return NULL;
 	}
 	s = text_to_cstring(PG_GETARG_TEXT_PP(n));
@@ -44,26 +42,34 @@ key_arg(FunctionCallInfo fcinfo, int n, const char *name, bool required)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must not be empty", name)));
-	if (strlen(s) > MAX_KEY_LENGTH)
+	if (strlen(s) > POINTS_MAX_KEY_LENGTH)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s is longer than %d bytes", name, MAX_KEY_LENGTH)));
+				 errmsg("%s is longer than %d bytes", name, POINTS_MAX_KEY_LENGTH)));
 	return s;
 }
 
-static char *
-note_arg(FunctionCallInfo fcinfo, int n)
+char *
+points_arg_note(FunctionCallInfo fcinfo, int n)
 {
 	return PG_ARGISNULL(n) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(n));
 }
 
-static TimestampTz
-time_arg(FunctionCallInfo fcinfo, int n, const char *name)
+int64
+points_arg_id(FunctionCallInfo fcinfo, int n, const char *name)
+{
+	if (PG_ARGISNULL(n))
+		points_null_argument(name);
+	return PG_GETARG_INT64(n);
+}
+
+TimestampTz
+points_arg_time(FunctionCallInfo fcinfo, int n, const char *name)
 {
 	TimestampTz t;
 
 	if (PG_ARGISNULL(n))
-		null_argument(name);
+		points_null_argument(name);
 	t = PG_GETARG_TIMESTAMPTZ(n);
 	if (TIMESTAMP_NOT_FINITE(t))
 		ereport(ERROR,
@@ -73,14 +79,14 @@ time_arg(FunctionCallInfo fcinfo, int n, const char *name)
 }
 
 /* A positive amount in units of the type's scale. */
-static int64
-amount_arg(FunctionCallInfo fcinfo, int n, const char *name,
-		   const PointsType *type)
+int64
+points_arg_amount(FunctionCallInfo fcinfo, int n, const char *name,
+				  const PointsType *type)
 {
 	int64		units;
 
 	if (PG_ARGISNULL(n))
-		null_argument(name);
+		points_null_argument(name);
 	units = points_numeric_to_units(PG_GETARG_NUMERIC(n), type, name);
 	if (units <= 0)
 		ereport(ERROR,
@@ -90,8 +96,8 @@ amount_arg(FunctionCallInfo fcinfo, int n, const char *name,
 	return units;
 }
 
-static void
-require_enabled(const PointsType *type, const char *what)
+void
+points_require_enabled(const PointsType *type, const char *what)
 {
 	if (!type->enabled)
 		ereport(ERROR,
@@ -101,59 +107,11 @@ require_enabled(const PointsType *type, const char *what)
 				 errhint("Admin grants and adjustments still work; enable the type with UPDATE points.types SET enabled = true.")));
 }
 
-static char *
-timestamp_text(TimestampTz t)
+char *
+points_timestamp_text(TimestampTz t)
 {
 	return DatumGetCString(DirectFunctionCall1(timestamptz_out,
 											   TimestampTzGetDatum(t)));
-}
-
-/*
- * Credit a lot to the locked account and journal it; the shared body of
- * grant() and a positive adjust().  Returns the entry id; *lot_id gets the
- * lot's.
- */
-static int64
-credit(const PointsType *type, const char *customer, Account *acct,
-	   int64 amount, const char *reason, const char *kind, const char *ref,
-	   const char *note, TimestampTz available_at, TimestampTz expires_at,
-	   bool pending, TimestampTz at, int64 *lot_id)
-{
-	int64		entry_id;
-
-	*lot_id = points_insert_lot(type, customer, acct, amount, reason, ref, note,
-								available_at, expires_at, pending, at);
-	entry_id = points_insert_entry(type, customer, acct, kind,
-								   pending ? 0 : amount, *lot_id, at, ref, note);
-	points_store_account(acct, at);
-	return entry_id;
-}
-
-/*
- * Debit the locked account in consumption order and journal it; the shared
- * body of consume() and a negative adjust().  PT001 when fewer than `amount`
- * points are available at `at`.  Returns the entry id.
- */
-static int64
-debit(const PointsType *type, const char *customer, Account *acct,
-	  int64 amount, const char *kind, const char *ref, const char *note,
-	  TimestampTz at)
-{
-	int64		available = points_available(acct, at, false);
-	Draw	   *draws;
-	int			ndraws;
-	int64		entry_id;
-
-	if (available < amount)
-		points_insufficient(type, customer, amount, available, kind);
-	ndraws = points_draw(type, acct, amount, at, &draws);
-	acct->balance = points_sub(acct->balance, amount);
-	acct->spent = points_add(acct->spent, amount);
-	entry_id = points_insert_entry(type, customer, acct, kind, -amount, 0, at,
-								   ref, note);
-	points_apply_draws(acct, entry_id, draws, ndraws, at);
-	points_store_account(acct, at);
-	return entry_id;
 }
 
 /*
@@ -164,14 +122,15 @@ PG_FUNCTION_INFO_V1(points_grant);
 Datum
 points_grant(PG_FUNCTION_ARGS)
 {
-	char	   *code = key_arg(fcinfo, 0, "type", true);
-	char	   *customer = key_arg(fcinfo, 1, "customer", true);
-	char	   *reason = key_arg(fcinfo, 3, "reason", true);
-	char	   *ref = key_arg(fcinfo, 4, "ref", false);
-	char	   *note = note_arg(fcinfo, 5);
-	TimestampTz at = time_arg(fcinfo, 9, "at");
+	char	   *code = points_arg_key(fcinfo, 0, "type", true);
+	char	   *customer = points_arg_key(fcinfo, 1, "customer", true);
+	char	   *reason = points_arg_key(fcinfo, 3, "reason", true);
+	char	   *ref = points_arg_key(fcinfo, 4, "ref", false);
+	char	   *note = points_arg_note(fcinfo, 5);
+	TimestampTz at = points_arg_time(fcinfo, 9, "at");
 	TimestampTz available_at = at;
 	TimestampTz expires_at;
+	bool		fixed_expiry = !PG_ARGISNULL(6);
 	bool		pending;
 	PointsType *type;
 	int64		amount;
@@ -180,23 +139,24 @@ points_grant(PG_FUNCTION_ARGS)
 	const char *args[7];
 
 	if (PG_ARGISNULL(8))
-		null_argument("pending");
+		points_null_argument("pending");
 	pending = PG_GETARG_BOOL(8);
 	if (!PG_ARGISNULL(7))
 	{
-		available_at = time_arg(fcinfo, 7, "available_at");
+		available_at = points_arg_time(fcinfo, 7, "available_at");
 		if (available_at < at)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("available_at %s is before the grant's time %s",
-							timestamp_text(available_at), timestamp_text(at)),
+							points_timestamp_text(available_at),
+							points_timestamp_text(at)),
 					 errhint("Pass an earlier at to record a grant in the past.")));
 	}
 
 	SPI_connect();
 	type = points_load_type(code);
-	amount = amount_arg(fcinfo, 2, "amount", type);
-	if (PG_ARGISNULL(6))
+	amount = points_arg_amount(fcinfo, 2, "amount", type);
+	if (!fixed_expiry)
 		expires_at = points_expiry(type, available_at);
 	else
 	{
@@ -210,23 +170,30 @@ points_grant(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("expires_at %s is not after available_at %s",
-						timestamp_text(expires_at), timestamp_text(available_at))));
+						points_timestamp_text(expires_at),
+						points_timestamp_text(available_at))));
 
 	args[0] = customer;
 	args[1] = points_units_to_cstring(amount, type->scale);
 	args[2] = reason;
 	args[3] = note;
-	args[4] = PG_ARGISNULL(6) ? NULL : timestamp_text(expires_at);
-	args[5] = PG_ARGISNULL(7) ? NULL : timestamp_text(available_at);
+	args[4] = fixed_expiry ? points_timestamp_text(expires_at) : NULL;
+	args[5] = PG_ARGISNULL(7) ? NULL : points_timestamp_text(available_at);
 	args[6] = pending ? "pending" : "active";
 	points_write_begin();
 	if (!points_request_begin(type, "grant", ref, customer,
 							  points_request_args(7, args), &lot_id))
 	{
+		EntryRow	row = {0};
+
+		row.kind = pending ? "pending" : "grant";
+		row.at = at;
+		row.ref = ref;
+		row.note = note;
 		points_lock_or_create_account(type, customer, &acct);
-		(void) credit(type, customer, &acct, amount, reason,
-					  pending ? "pending" : "grant", ref, note, available_at,
-					  expires_at, pending, at, &lot_id);
+		(void) points_credit(type, customer, &acct, amount, reason, &row,
+							 available_at, expires_at, fixed_expiry, pending,
+							 true, &lot_id);
 		points_request_end(type, "grant", ref, lot_id);
 	}
 	points_write_end();
@@ -242,11 +209,11 @@ PG_FUNCTION_INFO_V1(points_consume);
 Datum
 points_consume(PG_FUNCTION_ARGS)
 {
-	char	   *code = key_arg(fcinfo, 0, "type", true);
-	char	   *customer = key_arg(fcinfo, 1, "customer", true);
-	char	   *ref = key_arg(fcinfo, 3, "ref", false);
-	char	   *note = note_arg(fcinfo, 4);
-	TimestampTz at = time_arg(fcinfo, 5, "at");
+	char	   *code = points_arg_key(fcinfo, 0, "type", true);
+	char	   *customer = points_arg_key(fcinfo, 1, "customer", true);
+	char	   *ref = points_arg_key(fcinfo, 3, "ref", false);
+	char	   *note = points_arg_note(fcinfo, 4);
+	TimestampTz at = points_arg_time(fcinfo, 5, "at");
 	PointsType *type;
 	int64		amount;
 	int64		entry_id;
@@ -255,8 +222,8 @@ points_consume(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	type = points_load_type(code);
-	amount = amount_arg(fcinfo, 2, "amount", type);
-	require_enabled(type, "spend");
+	amount = points_arg_amount(fcinfo, 2, "amount", type);
+	points_require_enabled(type, "spend");
 
 	args[0] = customer;
 	args[1] = points_units_to_cstring(amount, type->scale);
@@ -265,9 +232,17 @@ points_consume(PG_FUNCTION_ARGS)
 	if (!points_request_begin(type, "consume", ref, customer,
 							  points_request_args(3, args), &entry_id))
 	{
+		EntryRow	row = {0};
+
+		row.kind = "consume";
+		row.at = at;
+		row.ref = ref;
+		row.note = note;
 		if (!points_get_account(type, customer, true, &acct))
 			points_insufficient(type, customer, amount, 0, "consume");
-		entry_id = debit(type, customer, &acct, amount, "consume", ref, note, at);
+		entry_id = points_debit(type, customer, &acct, amount, &row, NULL, NULL);
+		acct.spent = points_add(acct.spent, amount);
+		points_store_account(&acct, at);
 		points_request_end(type, "consume", ref, entry_id);
 	}
 	points_write_end();
@@ -285,11 +260,11 @@ PG_FUNCTION_INFO_V1(points_adjust);
 Datum
 points_adjust(PG_FUNCTION_ARGS)
 {
-	char	   *code = key_arg(fcinfo, 0, "type", true);
-	char	   *customer = key_arg(fcinfo, 1, "customer", true);
-	char	   *note = note_arg(fcinfo, 3);
-	char	   *ref = key_arg(fcinfo, 4, "ref", false);
-	TimestampTz at = time_arg(fcinfo, 5, "at");
+	char	   *code = points_arg_key(fcinfo, 0, "type", true);
+	char	   *customer = points_arg_key(fcinfo, 1, "customer", true);
+	char	   *note = points_arg_note(fcinfo, 3);
+	char	   *ref = points_arg_key(fcinfo, 4, "ref", false);
+	TimestampTz at = points_arg_time(fcinfo, 5, "at");
 	PointsType *type;
 	int64		delta;
 	int64		entry_id;
@@ -298,7 +273,7 @@ points_adjust(PG_FUNCTION_ARGS)
 	const char *args[3];
 
 	if (PG_ARGISNULL(2))
-		null_argument("delta");
+		points_null_argument("delta");
 	SPI_connect();
 	type = points_load_type(code);
 	delta = points_numeric_to_units(PG_GETARG_NUMERIC(2), type, "delta");
@@ -314,18 +289,26 @@ points_adjust(PG_FUNCTION_ARGS)
 	if (!points_request_begin(type, "adjust", ref, customer,
 							  points_request_args(3, args), &entry_id))
 	{
+		EntryRow	row = {0};
+
+		row.kind = "adjust";
+		row.at = at;
+		row.ref = ref;
+		row.note = note;
 		if (delta > 0)
 		{
 			points_lock_or_create_account(type, customer, &acct);
-			entry_id = credit(type, customer, &acct, delta, "adjust", "adjust",
-							  ref, note, at, points_expiry(type, at), false, at,
-							  &lot_id);
+			entry_id = points_credit(type, customer, &acct, delta, "adjust",
+									 &row, at, points_expiry(type, at), false,
+									 false, true, &lot_id);
 		}
 		else
 		{
 			if (!points_get_account(type, customer, true, &acct))
 				points_insufficient(type, customer, -delta, 0, "adjust");
-			entry_id = debit(type, customer, &acct, -delta, "adjust", ref, note, at);
+			entry_id = points_debit(type, customer, &acct, -delta, &row, NULL, NULL);
+			acct.spent = points_add(acct.spent, -delta);
+			points_store_account(&acct, at);
 		}
 		points_request_end(type, "adjust", ref, entry_id);
 	}
@@ -342,9 +325,9 @@ PG_FUNCTION_INFO_V1(points_balance);
 Datum
 points_balance(PG_FUNCTION_ARGS)
 {
-	char	   *code = key_arg(fcinfo, 0, "type", true);
-	char	   *customer = key_arg(fcinfo, 1, "customer", true);
-	TimestampTz at = time_arg(fcinfo, 2, "at");
+	char	   *code = points_arg_key(fcinfo, 0, "type", true);
+	char	   *customer = points_arg_key(fcinfo, 1, "customer", true);
+	TimestampTz at = points_arg_time(fcinfo, 2, "at");
 	PointsType *type;
 	Account		acct;
 	int64		available = 0;
@@ -371,9 +354,9 @@ points_account(PG_FUNCTION_ARGS)
 	static SPIPlanPtr plan = NULL;
 	static SPIPlanPtr unswept_plan = NULL;
 	static const Oid argtypes[] = {INT8OID, TIMESTAMPTZOID};
-	char	   *code = key_arg(fcinfo, 0, "type", true);
-	char	   *customer = key_arg(fcinfo, 1, "customer", true);
-	TimestampTz at = time_arg(fcinfo, 2, "at");
+	char	   *code = points_arg_key(fcinfo, 0, "type", true);
+	char	   *customer = points_arg_key(fcinfo, 1, "customer", true);
+	TimestampTz at = points_arg_time(fcinfo, 2, "at");
 	PointsType *type;
 	TupleDesc	desc;
 	Account		acct;
@@ -459,7 +442,7 @@ PG_FUNCTION_INFO_V1(points_format);
 Datum
 points_format(PG_FUNCTION_ARGS)
 {
-	char	   *code = key_arg(fcinfo, 0, "type", true);
+	char	   *code = points_arg_key(fcinfo, 0, "type", true);
 	PointsType *type;
 	int64		units;
 	int64		one;
@@ -467,7 +450,7 @@ points_format(PG_FUNCTION_ARGS)
 	int			i;
 
 	if (PG_ARGISNULL(1))
-		null_argument("amount");
+		points_null_argument("amount");
 	SPI_connect();
 	type = points_load_type(code);
 	units = points_numeric_to_units(PG_GETARG_NUMERIC(1), type, "amount");

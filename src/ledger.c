@@ -86,7 +86,7 @@ points_load_type(const char *code)
 	values[0] = CStringGetTextDatum(code);
 	run(points_plan(&plan,
 					"SELECT code, name, name_plural, scale, validity, expiry_rounding,"
-					" time_zone, consume_order, enabled"
+					" time_zone, consume_order, enabled, hold_timeout, clawback_policy"
 					" FROM points.types WHERE code = $1",
 					1, argtypes),
 		values, NULL, SPI_OK_SELECT);
@@ -110,7 +110,25 @@ points_load_type(const char *code)
 	s = col_text(0, 8);
 	t->consume_order = strcmp(s, "fifo") == 0 ? CONSUME_FIFO : CONSUME_EXPIRY;
 	t->enabled = DatumGetBool(col(0, 9, &isnull));
+	t->hold_timeout = *DatumGetIntervalP(col(0, 10, &isnull));
+	t->clawback_policy = points_parse_clawback(col_text(0, 11));
 	return t;
+}
+
+ClawbackPolicy
+points_parse_clawback(const char *s)
+{
+	if (strcmp(s, "reject") == 0)
+		return CLAWBACK_REJECT;
+	if (strcmp(s, "partial") == 0)
+		return CLAWBACK_PARTIAL;
+	if (strcmp(s, "debt") == 0)
+		return CLAWBACK_DEBT;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("clawback policy \"%s\" is not valid", s),
+			 errhint("Use reject, partial or debt.")));
+	return CLAWBACK_REJECT;		/* keep compiler quiet */
 }
 
 /* ---------------------------------------------------------------------
@@ -319,21 +337,22 @@ text_or_null(const char *s, char *null)
 
 /*
  * Insert a lot (a grant) and account for it in memory: an active lot adds to
- * the balance, a pending one to pending.  The caller writes the entry and
- * stores the account.
+ * the balance, a pending one to pending.  The caller writes the entry,
+ * counts lifetime earned and stores the account.
  */
 int64
 points_insert_lot(const PointsType *type, const char *customer, Account *acct,
 				  int64 amount, const char *reason, const char *ref,
 				  const char *note, TimestampTz available_at,
-				  TimestampTz expires_at, bool pending, TimestampTz at)
+				  TimestampTz expires_at, bool fixed_expiry, bool pending,
+				  TimestampTz at)
 {
 	static SPIPlanPtr plan = NULL;
 	static const Oid argtypes[] = {INT8OID, TEXTOID, TEXTOID, INT8OID, TEXTOID,
 		TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
-	TIMESTAMPTZOID};
-	Datum		values[11];
-	char		nulls[11];
+	TIMESTAMPTZOID, BOOLOID};
+	Datum		values[12];
+	char		nulls[12];
 
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = Int64GetDatum(acct->id);
@@ -347,13 +366,14 @@ points_insert_lot(const PointsType *type, const char *customer, Account *acct,
 	values[8] = TimestampTzGetDatum(available_at);
 	values[9] = TimestampTzGetDatum(expires_at);
 	values[10] = TimestampTzGetDatum(at);
+	values[11] = BoolGetDatum(fixed_expiry);
 	run(points_plan(&plan,
 					"INSERT INTO points.lots (account_id, type, customer, amount,"
 					" remaining, status, reason, ref, note, available_at,"
-					" expires_at, at)"
-					" VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10, $11)"
+					" expires_at, at, fixed_expiry)"
+					" VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
 					" RETURNING id",
-					11, argtypes),
+					12, argtypes),
 		values, nulls, SPI_OK_INSERT_RETURNING);
 
 	if (pending)
@@ -361,7 +381,6 @@ points_insert_lot(const PointsType *type, const char *customer, Account *acct,
 	else
 	{
 		acct->balance = points_add(acct->balance, amount);
-		acct->earned = points_add(acct->earned, amount);
 		if (expires_at < acct->next_expiry_at)
 			acct->next_expiry_at = expires_at;
 		if (available_at > acct->vested_at)
@@ -371,43 +390,50 @@ points_insert_lot(const PointsType *type, const char *customer, Account *acct,
 }
 
 /*
- * Append an entry to the journal.  `amount` is the signed change of the
- * account's balance, already applied to acct->balance by the caller, so the
- * entry's balance_after is acct->balance.
+ * Append an entry to the journal.  The caller has already applied the
+ * entry's changes to acct, so its balance_after is acct->balance.
  */
 int64
 points_insert_entry(const PointsType *type, const char *customer,
-					Account *acct, const char *kind, int64 amount,
-					int64 lot_id, TimestampTz at, const char *ref,
-					const char *note)
+					const Account *acct, const EntryRow *row)
 {
 	static SPIPlanPtr plan = NULL;
 	static const Oid argtypes[] = {INT8OID, TEXTOID, TEXTOID, TEXTOID,
-		NUMERICOID, NUMERICOID, INT8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID,
+		NUMERICOID, NUMERICOID, NUMERICOID, NUMERICOID, NUMERICOID,
+		INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID,
 	TEXTOID};
-	Datum		values[11];
-	char		nulls[11];
+	Datum		values[16];
+	char		nulls[16];
+	int			scale = type->scale;
 
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = Int64GetDatum(acct->id);
 	values[1] = CStringGetTextDatum(type->code);
 	values[2] = CStringGetTextDatum(customer);
-	values[3] = CStringGetTextDatum(kind);
-	values[4] = NumericGetDatum(points_units_to_numeric(amount, type->scale));
-	values[5] = NumericGetDatum(points_units_to_numeric(acct->balance,
-														type->scale));
-	values[6] = Int64GetDatum(lot_id);
-	nulls[6] = lot_id ? ' ' : 'n';
-	values[7] = TimestampTzGetDatum(at);
-	values[8] = text_or_null(ref, &nulls[8]);
-	values[9] = text_or_null(note, &nulls[9]);
-	values[10] = CStringGetTextDatum(GetUserNameFromId(GetOuterUserId(), false));
+	values[3] = CStringGetTextDatum(row->kind);
+	values[4] = NumericGetDatum(points_units_to_numeric(row->amount, scale));
+	values[5] = NumericGetDatum(points_units_to_numeric(acct->balance, scale));
+	values[6] = NumericGetDatum(points_units_to_numeric(row->held, scale));
+	values[7] = NumericGetDatum(points_units_to_numeric(row->pending, scale));
+	values[8] = NumericGetDatum(points_units_to_numeric(row->debt, scale));
+	values[9] = Int64GetDatum(row->lot_id);
+	nulls[9] = row->lot_id ? ' ' : 'n';
+	values[10] = Int64GetDatum(row->hold_id);
+	nulls[10] = row->hold_id ? ' ' : 'n';
+	values[11] = Int64GetDatum(row->origin_id);
+	nulls[11] = row->origin_id ? ' ' : 'n';
+	values[12] = TimestampTzGetDatum(row->at);
+	values[13] = text_or_null(row->ref, &nulls[13]);
+	values[14] = text_or_null(row->note, &nulls[14]);
+	values[15] = CStringGetTextDatum(GetUserNameFromId(GetOuterUserId(), false));
 	run(points_plan(&plan,
 					"INSERT INTO points.entries (account_id, type, customer, kind,"
-					" amount, balance_after, lot_id, at, ref, note, actor)"
-					" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+					" amount, balance_after, held, pending, debt, lot_id, hold_id,"
+					" origin_id, at, ref, note, actor)"
+					" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
+					" $13, $14, $15, $16)"
 					" RETURNING id",
-					11, argtypes),
+					16, argtypes),
 		values, nulls, SPI_OK_INSERT_RETURNING);
 	return col_int64(0, 1);
 }
@@ -495,8 +521,9 @@ int64_array(const int64 *values, int n)
 }
 
 /*
- * Take the drawn points out of their lots and record the allocations of
- * entry `entry_id`: two statements whatever the number of lots.
+ * Take the drawn points out of their lots (a negative draw gives points
+ * back) and record the allocations of entry `entry_id`: two statements
+ * whatever the number of lots.
  */
 void
 points_apply_draws(Account *acct, int64 entry_id, Draw *draws, int ndraws,
@@ -517,7 +544,8 @@ points_apply_draws(Account *acct, int64 entry_id, Draw *draws, int ndraws,
 	{
 		ids[i] = draws[i].lot_id;
 		amounts[i] = draws[i].amount;
-		exhausted |= draws[i].exhausted;
+		/* a lot closing or reopening moves the account's open bounds */
+		exhausted |= draws[i].exhausted || draws[i].amount < 0;
 	}
 	values[0] = int64_array(ids, ndraws);
 	values[1] = int64_array(amounts, ndraws);
@@ -649,4 +677,299 @@ points_request_end(const PointsType *type, const char *op, const char *ref,
 					" WHERE type = $1 AND op = $2 AND ref = $3",
 					4, argtypes),
 		values, NULL, SPI_OK_UPDATE);
+}
+
+/* ---------------------------------------------------------------------
+ * Operations shared by the SQL functions.  The account is locked; each one
+ * journals what it does and stores the account.
+ * --------------------------------------------------------------------- */
+
+static void
+update_lot(SPIPlanPtr *cache, const char *sql, int nargs, const Oid *argtypes,
+		   Datum *values)
+{
+	run(points_plan(cache, sql, nargs, argtypes), values, NULL, SPI_OK_UPDATE);
+	if (SPI_processed != 1)
+		elog(ERROR, "points: grant update touched " UINT64_FORMAT " rows",
+			 SPI_processed);
+}
+
+/*
+ * Repay the account's debt from a lot that just became active: the lot's
+ * points go to the debt first, journaled as a repay entry.
+ */
+void
+points_repay_debt(const PointsType *type, const char *customer, Account *acct,
+				  int64 lot_id, int64 lot_amount, TimestampTz expires_at,
+				  TimestampTz at)
+{
+	EntryRow	row = {0};
+	Draw		draw;
+	int64		entry_id;
+
+	if (acct->debt <= 0)
+		return;
+	draw.lot_id = lot_id;
+	draw.amount = Min(acct->debt, lot_amount);
+	draw.expires_at = expires_at;
+	draw.exhausted = draw.amount == lot_amount;
+
+	acct->debt -= draw.amount;	/* balance = remaining - debt: unchanged */
+	row.kind = "repay";
+	row.debt = -draw.amount;
+	row.lot_id = lot_id;
+	row.at = at;
+	entry_id = points_insert_entry(type, customer, acct, &row);
+	points_apply_draws(acct, entry_id, &draw, 1, at);
+}
+
+/*
+ * Credit a lot to the locked account and journal it (kind from `row`,
+ * whose amount/pending are filled in here); an active lot repays debt
+ * first.  `earned` counts the lot in lifetime earned.  Returns the entry id
+ * of the credit; *lot_id gets the lot's.
+ */
+int64
+points_credit(const PointsType *type, const char *customer, Account *acct,
+			  int64 amount, const char *reason, EntryRow *row,
+			  TimestampTz available_at, TimestampTz expires_at,
+			  bool fixed_expiry, bool pending, bool earned, int64 *lot_id)
+{
+	int64		entry_id;
+
+	*lot_id = points_insert_lot(type, customer, acct, amount, reason, row->ref,
+								row->note, available_at, expires_at,
+								fixed_expiry, pending, row->at);
+	if (earned && !pending)
+		acct->earned = points_add(acct->earned, amount);
+	row->amount = pending ? 0 : amount;
+	row->pending = pending ? amount : 0;
+	row->lot_id = *lot_id;
+	entry_id = points_insert_entry(type, customer, acct, row);
+	if (!pending)
+		points_repay_debt(type, customer, acct, *lot_id, amount, expires_at,
+						  row->at);
+	points_store_account(acct, row->at);
+	return entry_id;
+}
+
+/*
+ * Debit `amount` from the locked account in consumption order, journaled
+ * as `row` (its amount is set here; held/hold_id are the caller's).  PT001
+ * when fewer points are available at row->at.  With draws_out, the lots
+ * drawn are handed back.  Returns the entry id; the caller stores the
+ * account.
+ */
+int64
+points_debit(const PointsType *type, const char *customer, Account *acct,
+			 int64 amount, EntryRow *row, Draw **draws_out, int *ndraws_out)
+{
+	int64		available = points_available(acct, row->at, false);
+	Draw	   *draws;
+	int			ndraws;
+	int64		entry_id;
+
+	if (available < amount)
+		points_insufficient(type, customer, amount, available, row->kind);
+	ndraws = points_draw(type, acct, amount, row->at, &draws);
+	acct->balance = points_sub(acct->balance, amount);
+	row->amount = -amount;
+	entry_id = points_insert_entry(type, customer, acct, row);
+	points_apply_draws(acct, entry_id, draws, ndraws, row->at);
+	if (draws_out)
+	{
+		*draws_out = draws;
+		*ndraws_out = ndraws;
+	}
+	return entry_id;
+}
+
+/*
+ * Net points still drawn from each lot by the debit `origin` (its own
+ * allocations, less what its releases and refunds returned), newest-drawn
+ * first: the order in which points go back.
+ */
+static int
+drawn_by(const PointsType *type, int64 origin, Draw **draws)
+{
+	static SPIPlanPtr expiry_plan = NULL;
+	static SPIPlanPtr fifo_plan = NULL;
+	static const Oid argtypes[] = {INT8OID};
+	Datum		values[1];
+	Draw	   *d;
+	uint64		i;
+
+#define DRAWN_BY \
+	"SELECT a.lot_id, sum(a.amount)::bigint, l.expires_at" \
+	" FROM points.allocations a JOIN points.lots l ON l.id = a.lot_id" \
+	" WHERE a.entry_id = $1 OR a.entry_id IN (" \
+	"   SELECT e.id FROM points.entries e" \
+	"   WHERE e.origin_id = $1 AND e.kind IN ('release', 'refund'))" \
+	" GROUP BY a.lot_id, l.expires_at, l.at HAVING sum(a.amount) > 0"
+
+	values[0] = Int64GetDatum(origin);
+	run(type->consume_order == CONSUME_FIFO ?
+		points_plan(&fifo_plan, DRAWN_BY " ORDER BY l.at DESC, a.lot_id DESC",
+					1, argtypes) :
+		points_plan(&expiry_plan,
+					DRAWN_BY " ORDER BY l.expires_at DESC, l.at DESC, a.lot_id DESC",
+					1, argtypes),
+		values, NULL, SPI_OK_SELECT);
+	d = palloc(Max(SPI_processed, 1) * sizeof(Draw));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		d[i].lot_id = col_int64(i, 1);
+		d[i].amount = col_int64(i, 2);
+		d[i].expires_at = DatumGetTimestampTz(col(i, 3, &isnull));
+		d[i].exhausted = false;
+	}
+	*draws = d;
+	return (int) SPI_processed;
+}
+
+/*
+ * Give `amount` points drawn by the debit `origin` back to the lots they
+ * came from, newest-drawn first, journaled as `row` (a release or refund;
+ * its amount is set here).  Points that go back to a lot expired by
+ * row->at expire at once, with an expire entry of their own; with
+ * `reissue` they come back instead as a fresh lot under the type's current
+ * policy.  Returns the entry id; the caller stores the account.
+ */
+int64
+points_return(const PointsType *type, const char *customer, Account *acct,
+			  int64 origin, int64 amount, EntryRow *row, bool reissue)
+{
+	Draw	   *drawn;
+	int			ndrawn = drawn_by(type, origin, &drawn);
+	Draw	   *back = palloc(Max(ndrawn, 1) * sizeof(Draw));
+	int			nback = 0;
+	int64		left = amount;
+	int64		entry_id;
+	int			i;
+
+	for (i = 0; i < ndrawn && left > 0; i++)
+	{
+		back[nback] = drawn[i];
+		back[nback].amount = -Min(drawn[i].amount, left);
+		left += back[nback].amount;
+		nback++;
+	}
+	if (left > 0)
+		elog(ERROR, "points: entry " INT64_FORMAT " drew fewer points than are returned",
+			 origin);
+
+	acct->balance = points_add(acct->balance, amount);
+	row->amount = amount;
+	row->origin_id = origin;
+	entry_id = points_insert_entry(type, customer, acct, row);
+	points_apply_draws(acct, entry_id, back, nback, row->at);
+
+	/* points returned to a lot that has expired lapse now */
+	for (i = 0; i < nback; i++)
+	{
+		EntryRow	lapse = {0};
+		Draw		again = back[i];
+		int64		lapse_id;
+
+		if (back[i].expires_at > row->at)
+			continue;
+		again.amount = -back[i].amount;
+		again.exhausted = true;
+		acct->balance = points_sub(acct->balance, again.amount);
+		acct->expired = points_add(acct->expired, again.amount);
+		lapse.kind = "expire";
+		lapse.amount = -again.amount;
+		lapse.lot_id = again.lot_id;
+		lapse.origin_id = entry_id;
+		lapse.at = row->at;
+		lapse_id = points_insert_entry(type, customer, acct, &lapse);
+		points_apply_draws(acct, lapse_id, &again, 1, row->at);
+		if (reissue)
+		{
+			EntryRow	fresh = {0};
+			int64		lot_id;
+
+			fresh.kind = "reissue";
+			fresh.origin_id = entry_id;
+			fresh.at = row->at;
+			fresh.ref = row->ref;
+			fresh.note = row->note;
+			(void) points_credit(type, customer, acct, again.amount, "refund",
+								 &fresh, row->at, points_expiry(type, row->at),
+								 false, false, false, &lot_id);
+		}
+	}
+	return entry_id;
+}
+
+/* Read a lot for an operation on it; 42704 when there is none. */
+void
+points_find_lot(int64 lot_id, char **type_code, char **customer)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid argtypes[] = {INT8OID};
+	Datum		values[1];
+
+	values[0] = Int64GetDatum(lot_id);
+	run(points_plan(&plan, "SELECT type, customer FROM points.lots WHERE id = $1",
+					1, argtypes),
+		values, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("grant " INT64_FORMAT " does not exist", lot_id)));
+	*type_code = col_text(0, 1);
+	*customer = col_text(0, 2);
+}
+
+/* The current state of a lot, read under its account's lock. */
+void
+points_read_lot(int64 lot_id, Lot *lot)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid argtypes[] = {INT8OID};
+	Datum		values[1];
+	bool		isnull;
+	char	   *status;
+
+	values[0] = Int64GetDatum(lot_id);
+	run(points_plan(&plan,
+					"SELECT amount, remaining, revoked, status, available_at,"
+					" expires_at, fixed_expiry FROM points.lots WHERE id = $1",
+					1, argtypes),
+		values, NULL, SPI_OK_SELECT);
+	lot->id = lot_id;
+	lot->amount = col_int64(0, 1);
+	lot->remaining = col_int64(0, 2);
+	lot->revoked = col_int64(0, 3);
+	status = col_text(0, 4);
+	lot->pending = strcmp(status, "pending") == 0;
+	lot->voided = strcmp(status, "voided") == 0;
+	lot->available_at = DatumGetTimestampTz(col(0, 5, &isnull));
+	lot->expires_at = DatumGetTimestampTz(col(0, 6, &isnull));
+	lot->fixed_expiry = DatumGetBool(col(0, 7, &isnull));
+}
+
+/* Write back a lot's status, times and revoked total. */
+void
+points_store_lot(const Lot *lot, int64 remaining)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid argtypes[] = {INT8OID, TEXTOID, TIMESTAMPTZOID,
+	TIMESTAMPTZOID, INT8OID, INT8OID};
+	Datum		values[6];
+
+	values[0] = Int64GetDatum(lot->id);
+	values[1] = CStringGetTextDatum(lot->pending ? "pending" :
+									lot->voided ? "voided" : "active");
+	values[2] = TimestampTzGetDatum(lot->available_at);
+	values[3] = TimestampTzGetDatum(lot->expires_at);
+	values[4] = Int64GetDatum(lot->revoked);
+	values[5] = Int64GetDatum(remaining);
+	update_lot(&plan,
+			   "UPDATE points.lots SET status = $2, available_at = $3,"
+			   " expires_at = $4, revoked = $5, remaining = $6 WHERE id = $1",
+			   6, argtypes, values);
 }

@@ -71,6 +71,7 @@ expire_account(int64 account_id, TimestampTz at)
 	for (i = 0; i < nlots; i++)
 	{
 		Draw		draw;
+		EntryRow	row = {0};
 		int64		entry_id;
 
 		draw.lot_id = ids[i];
@@ -80,9 +81,11 @@ expire_account(int64 account_id, TimestampTz at)
 		acct.balance = points_sub(acct.balance, remaining[i]);
 		acct.expired = points_add(acct.expired, remaining[i]);
 		/* dated at the lot's expiry: the business time the points lapsed */
-		entry_id = points_insert_entry(type, customer, &acct, "expire",
-									   -remaining[i], ids[i], expires[i],
-									   NULL, NULL);
+		row.kind = "expire";
+		row.amount = -remaining[i];
+		row.lot_id = ids[i];
+		row.at = expires[i];
+		entry_id = points_insert_entry(type, customer, &acct, &row);
 		points_apply_draws(&acct, entry_id, &draw, 1, expires[i]);
 	}
 	/* the journal now knows the account up to the latest expiry */

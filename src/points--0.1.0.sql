@@ -70,6 +70,8 @@ CREATE TABLE @extschema@.lots (
     amount       bigint NOT NULL,
     remaining    bigint NOT NULL,
     status       text NOT NULL CHECK (status IN ('pending', 'active', 'voided')),
+    revoked      bigint NOT NULL DEFAULT 0,
+    fixed_expiry boolean NOT NULL DEFAULT false,
     open         boolean GENERATED ALWAYS AS (status = 'active' AND remaining > 0) STORED,
     reason       text NOT NULL,
     ref          text,
@@ -89,6 +91,10 @@ CREATE INDEX lots_account ON @extschema@.lots (account_id, id);
 
 -- The journal: every change of a balance, never updated or deleted.
 -- Amounts are numeric in points, so it reads without knowing the scale.
+-- amount is the change of the available balance and balance_after the
+-- running balance; held, pending and debt are the changes of those figures
+-- (a capture spends held points: amount 0, held negative).  origin_id links
+-- a capture, release or refund to the debit it settles.
 CREATE TABLE @extschema@.entries (
     id            bigserial PRIMARY KEY,
     account_id    bigint NOT NULL,
@@ -97,7 +103,12 @@ CREATE TABLE @extschema@.entries (
     kind          text NOT NULL,
     amount        numeric NOT NULL,
     balance_after numeric NOT NULL,
+    held          numeric NOT NULL DEFAULT 0,
+    pending       numeric NOT NULL DEFAULT 0,
+    debt          numeric NOT NULL DEFAULT 0,
     lot_id        bigint,
+    hold_id       bigint,
+    origin_id     bigint,
     at            timestamptz NOT NULL,
     recorded_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
     ref           text,
@@ -108,6 +119,8 @@ CREATE TABLE @extschema@.entries (
 COMMENT ON TABLE @extschema@.entries IS 'The append-only journal of every balance change, in points';
 CREATE INDEX entries_account ON @extschema@.entries (account_id, id);
 CREATE INDEX entries_at ON @extschema@.entries (at);
+-- Refunds and releases find what was already given back for a debit.
+CREATE INDEX entries_origin ON @extschema@.entries (origin_id) WHERE origin_id IS NOT NULL;
 
 -- Which lots each debit drew from (positive) or returned to (negative).
 CREATE TABLE @extschema@.allocations (
@@ -120,6 +133,29 @@ CREATE TABLE @extschema@.allocations (
 );
 COMMENT ON TABLE @extschema@.allocations IS 'The grants each debit drew from, in units; append-only';
 CREATE INDEX allocations_lot ON @extschema@.allocations (lot_id);
+
+-- Holds: points reserved for a pending order, drawn from lots like a debit.
+CREATE TABLE @extschema@.holds (
+    id          bigserial PRIMARY KEY,
+    account_id  bigint NOT NULL,
+    type        text NOT NULL,
+    customer    text NOT NULL,
+    amount      bigint NOT NULL CHECK (amount > 0),
+    captured    bigint NOT NULL DEFAULT 0,
+    status      text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'captured', 'released')),
+    until       timestamptz NOT NULL,
+    at          timestamptz NOT NULL,
+    entry_id    bigint NOT NULL,
+    settled_entry_id bigint,
+    resolved_at timestamptz,
+    ref         text,
+    note        text,
+    recorded_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE @extschema@.holds IS 'Points reserved for pending orders, in units';
+CREATE INDEX holds_account ON @extschema@.holds (account_id, id);
+-- Maintenance releases open holds past their until.
+CREATE INDEX holds_open ON @extschema@.holds (until) WHERE status = 'open';
 
 -- Idempotency: the first use of a ref for (type, operation), its arguments
 -- and its result.
@@ -165,6 +201,10 @@ CREATE TRIGGER guard_state_truncate BEFORE TRUNCATE ON @extschema@.lots
     FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.guard_state();
 CREATE TRIGGER check_lot BEFORE INSERT OR UPDATE ON @extschema@.lots
     FOR EACH ROW EXECUTE FUNCTION @extschema@.check_lot();
+CREATE TRIGGER guard_state BEFORE INSERT OR UPDATE OR DELETE ON @extschema@.holds
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.guard_state();
+CREATE TRIGGER guard_state_truncate BEFORE TRUNCATE ON @extschema@.holds
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.guard_state();
 CREATE TRIGGER guard_state BEFORE INSERT OR UPDATE OR DELETE ON @extschema@.requests
     FOR EACH ROW EXECUTE FUNCTION @extschema@.guard_state();
 CREATE TRIGGER guard_state_truncate BEFORE TRUNCATE ON @extschema@.requests
@@ -181,6 +221,8 @@ ALTER TABLE @extschema@.accounts ENABLE ALWAYS TRIGGER guard_state_truncate;
 ALTER TABLE @extschema@.lots ENABLE ALWAYS TRIGGER guard_state;
 ALTER TABLE @extschema@.lots ENABLE ALWAYS TRIGGER guard_state_truncate;
 ALTER TABLE @extschema@.lots ENABLE ALWAYS TRIGGER check_lot;
+ALTER TABLE @extschema@.holds ENABLE ALWAYS TRIGGER guard_state;
+ALTER TABLE @extschema@.holds ENABLE ALWAYS TRIGGER guard_state_truncate;
 ALTER TABLE @extschema@.requests ENABLE ALWAYS TRIGGER guard_state;
 ALTER TABLE @extschema@.requests ENABLE ALWAYS TRIGGER guard_state_truncate;
 
@@ -196,6 +238,8 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.lots_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.entries', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.entries_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.allocations', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.holds', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.holds_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.requests', '');
 
 ----------------------------------------------------------------------
@@ -240,6 +284,78 @@ CREATE FUNCTION @extschema@.adjust(
     AS 'MODULE_PATHNAME', 'points_adjust';
 COMMENT ON FUNCTION @extschema@.adjust(text, text, numeric, text, text, timestamptz)
     IS 'Manual correction: a positive delta grants, a negative one consumes; returns the entry id';
+
+CREATE FUNCTION @extschema@.hold(
+    type text, customer text, amount numeric,
+    ref text DEFAULT NULL, until timestamptz DEFAULT NULL, note text DEFAULT NULL,
+    at timestamptz DEFAULT pg_catalog.now())
+    RETURNS bigint
+    LANGUAGE c VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'points_hold';
+COMMENT ON FUNCTION @extschema@.hold(text, text, numeric, text, timestamptz, text, timestamptz)
+    IS 'Reserve points for a pending order; returns the hold id';
+
+CREATE FUNCTION @extschema@.capture(
+    hold_id bigint, amount numeric DEFAULT NULL,
+    at timestamptz DEFAULT pg_catalog.now())
+    RETURNS bigint
+    LANGUAGE c VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'points_capture';
+COMMENT ON FUNCTION @extschema@.capture(bigint, numeric, timestamptz)
+    IS 'Spend all or part of a hold, releasing the rest; returns the capture entry id';
+
+CREATE FUNCTION @extschema@.release(
+    hold_id bigint, at timestamptz DEFAULT pg_catalog.now())
+    RETURNS void
+    LANGUAGE c VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'points_release';
+COMMENT ON FUNCTION @extschema@.release(bigint, timestamptz)
+    IS 'Give a hold''s points back to their grants';
+
+CREATE FUNCTION @extschema@.refund(
+    entry_id bigint, amount numeric DEFAULT NULL,
+    ref text DEFAULT NULL, note text DEFAULT NULL,
+    at timestamptz DEFAULT pg_catalog.now(), reissue boolean DEFAULT false)
+    RETURNS bigint
+    LANGUAGE c VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'points_refund';
+COMMENT ON FUNCTION @extschema@.refund(bigint, numeric, text, text, timestamptz, boolean)
+    IS 'Return spent points to the grants they came from; returns the refund entry id';
+
+CREATE FUNCTION @extschema@.revoke(
+    grant_id bigint, amount numeric DEFAULT NULL, policy text DEFAULT NULL,
+    ref text DEFAULT NULL, note text DEFAULT NULL,
+    at timestamptz DEFAULT pg_catalog.now())
+    RETURNS bigint
+    LANGUAGE c VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'points_revoke';
+COMMENT ON FUNCTION @extschema@.revoke(bigint, numeric, text, text, text, timestamptz)
+    IS 'Claw back a grant (void it while pending); returns the entry id';
+
+CREATE FUNCTION @extschema@.confirm(
+    grant_id bigint, at timestamptz DEFAULT pg_catalog.now())
+    RETURNS void
+    LANGUAGE c VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'points_confirm';
+COMMENT ON FUNCTION @extschema@.confirm(bigint, timestamptz)
+    IS 'Activate a pending grant';
+
+CREATE FUNCTION @extschema@.transfer(
+    type text, from_customer text, to_customer text, amount numeric,
+    ref text DEFAULT NULL, note text DEFAULT NULL,
+    at timestamptz DEFAULT pg_catalog.now())
+    RETURNS bigint
+    LANGUAGE c VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'points_transfer';
+COMMENT ON FUNCTION @extschema@.transfer(text, text, text, numeric, text, text, timestamptz)
+    IS 'Move points between customers, keeping their expiry; returns the sender''s entry id';
 
 CREATE FUNCTION @extschema@.balance(
     type text, customer text, at timestamptz DEFAULT pg_catalog.now())
@@ -306,6 +422,7 @@ CREATE VIEW @extschema@.grants AS
 SELECT l.id, l.type, l.customer,
        @extschema@.from_units(l.amount, t.scale) AS amount,
        @extschema@.from_units(l.remaining, t.scale) AS remaining,
+       @extschema@.from_units(l.revoked, t.scale) AS revoked,
        l.reason, l.ref,
        CASE
            WHEN l.status <> 'active' THEN l.status
@@ -355,7 +472,8 @@ COMMENT ON VIEW @extschema@.balances IS 'Every account''s figures now, in points
 
 CREATE VIEW @extschema@.history AS
 SELECT e.id, e.type, e.customer, e.kind, e.amount, e.balance_after AS balance,
-       e.at, e.recorded_at, e.lot_id AS grant_id, e.ref, e.note, e.actor, e.meta
+       e.held, e.pending, e.debt, e.at, e.recorded_at,
+       e.lot_id AS grant_id, e.hold_id, e.origin_id, e.ref, e.note, e.actor, e.meta
 FROM @extschema@.entries e;
 COMMENT ON VIEW @extschema@.history IS 'The journal with its running balance per account';
 

@@ -9,6 +9,7 @@
 
 #include "datatype/timestamp.h"
 #include "executor/spi.h"
+#include "fmgr.h"
 #include "utils/numeric.h"
 
 /* SQLSTATEs of the contract that PostgreSQL does not define. */
@@ -34,6 +35,13 @@ typedef enum ConsumeOrder
 	CONSUME_FIFO				/* older grant, then id */
 } ConsumeOrder;
 
+typedef enum ClawbackPolicy
+{
+	CLAWBACK_REJECT,
+	CLAWBACK_PARTIAL,
+	CLAWBACK_DEBT
+} ClawbackPolicy;
+
 /* A row of points.types, as the ledger needs it. */
 typedef struct PointsType
 {
@@ -46,6 +54,8 @@ typedef struct PointsType
 	ExpiryRounding rounding;
 	char	   *time_zone;
 	ConsumeOrder consume_order;
+	Interval	hold_timeout;
+	ClawbackPolicy clawback_policy;
 	bool		enabled;
 } PointsType;
 
@@ -65,6 +75,22 @@ typedef struct Account
 	TimestampTz last_at;		/* latest business time of any operation */
 } Account;
 
+/* One journal entry to append: the changes it records, in units. */
+typedef struct EntryRow
+{
+	const char *kind;
+	int64		amount;			/* change of the balance (balance_after) */
+	int64		held;			/* change of held points */
+	int64		pending;		/* change of pending points */
+	int64		debt;			/* change of debt */
+	int64		lot_id;			/* 0: none */
+	int64		hold_id;		/* 0: none */
+	int64		origin_id;		/* 0: none */
+	TimestampTz at;
+	const char *ref;
+	const char *note;
+} EntryRow;
+
 /* One lot drawn by a debit. */
 typedef struct Draw
 {
@@ -73,6 +99,37 @@ typedef struct Draw
 	TimestampTz expires_at;
 	bool		exhausted;		/* the draw took the lot's last point */
 } Draw;
+
+/* A lot (grant) as operations on it need it. */
+typedef struct Lot
+{
+	int64		id;
+	int64		amount;
+	int64		remaining;
+	int64		revoked;
+	bool		pending;
+	bool		voided;
+	bool		fixed_expiry;
+	TimestampTz available_at;
+	TimestampTz expires_at;
+} Lot;
+
+/* Longest customer, type code, reason or ref accepted (bytes). */
+#define POINTS_MAX_KEY_LENGTH 1000
+
+/* api.c: arguments */
+extern void points_null_argument(const char *name) pg_attribute_noreturn();
+extern char *points_arg_key(FunctionCallInfo fcinfo, int n, const char *name,
+							bool required);
+extern char *points_arg_note(FunctionCallInfo fcinfo, int n);
+extern int64 points_arg_id(FunctionCallInfo fcinfo, int n, const char *name);
+extern TimestampTz points_arg_time(FunctionCallInfo fcinfo, int n,
+								   const char *name);
+extern int64 points_arg_amount(FunctionCallInfo fcinfo, int n, const char *name,
+							   const struct PointsType *type);
+extern void points_require_enabled(const struct PointsType *type,
+								   const char *what);
+extern char *points_timestamp_text(TimestampTz t);
 
 /* points.c: the write guard */
 extern void points_write_begin(void);
@@ -107,18 +164,35 @@ extern int64 points_insert_lot(const PointsType *type, const char *customer,
 							   Account *acct, int64 amount, const char *reason,
 							   const char *ref, const char *note,
 							   TimestampTz available_at, TimestampTz expires_at,
-							   bool pending, TimestampTz at);
+							   bool fixed_expiry, bool pending, TimestampTz at);
+extern void points_repay_debt(const PointsType *type, const char *customer,
+							  Account *acct, int64 lot_id, int64 lot_amount,
+							  TimestampTz expires_at, TimestampTz at);
+extern int64 points_credit(const PointsType *type, const char *customer,
+						   Account *acct, int64 amount, const char *reason,
+						   EntryRow *row, TimestampTz available_at,
+						   TimestampTz expires_at, bool fixed_expiry,
+						   bool pending, bool earned, int64 *lot_id);
+extern int64 points_debit(const PointsType *type, const char *customer,
+						  Account *acct, int64 amount, EntryRow *row,
+						  Draw **draws_out, int *ndraws_out);
+extern int64 points_return(const PointsType *type, const char *customer,
+						   Account *acct, int64 origin, int64 amount,
+						   EntryRow *row, bool reissue);
+extern void points_find_lot(int64 lot_id, char **type_code, char **customer);
+extern void points_read_lot(int64 lot_id, Lot *lot);
+extern void points_store_lot(const Lot *lot, int64 remaining);
 extern int64 points_insert_entry(const PointsType *type, const char *customer,
-								 Account *acct, const char *kind, int64 amount,
-								 int64 lot_id, TimestampTz at, const char *ref,
-								 const char *note);
+								 const Account *acct, const EntryRow *row);
+extern ClawbackPolicy points_parse_clawback(const char *s);
 extern int	points_draw(const PointsType *type, Account *acct, int64 amount,
 						TimestampTz at, Draw **draws);
 extern void points_apply_draws(Account *acct, int64 entry_id, Draw *draws,
 							   int ndraws, TimestampTz at);
 extern void points_refresh_open_bounds(Account *acct);
 extern void points_insufficient(const PointsType *type, const char *customer,
-								int64 wanted, int64 available, const char *what);
+								int64 wanted, int64 available,
+								const char *what) pg_attribute_noreturn();
 
 /* ledger.c: idempotency by ref */
 extern bool points_request_begin(const PointsType *type, const char *op,

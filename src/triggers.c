@@ -259,10 +259,8 @@ points_check_type(PG_FUNCTION_ARGS)
 					"Use expiry or fifo.");
 
 	s = text_attr(desc, row, "clawback_policy", &isnull);
-	if (s != NULL && strcmp(s, "reject") != 0 && strcmp(s, "partial") != 0 &&
-		strcmp(s, "debt") != 0)
-		bad_setting(code, psprintf("clawback_policy \"%s\" is not valid", s),
-					"Use reject, partial or debt.");
+	if (s != NULL)
+		(void) points_parse_clawback(s);
 
 	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 	{

@@ -35,21 +35,28 @@ static const Check checks[] = {
 		" FROM points.lots l LEFT JOIN (SELECT lot_id, sum(amount) AS drawn"
 		"   FROM points.allocations GROUP BY lot_id) a ON a.lot_id = l.id"
 		" WHERE l.status = 'active' AND l.remaining <> l.amount - coalesce(a.drawn, 0)"},
-	{"pending_lot_untouched",
-		"SELECT l.type, l.customer, l.id, 'pending grant has been drawn from'"
-		" FROM points.lots l WHERE l.status = 'pending'"
-		" AND (l.remaining <> l.amount OR EXISTS (SELECT 1 FROM points.allocations a WHERE a.lot_id = l.id))"},
+	{"inactive_lot_untouched",
+		"SELECT l.type, l.customer, l.id, format('%s grant with remaining %s has been drawn from', l.status, l.remaining)"
+		" FROM points.lots l WHERE l.status <> 'active'"
+		" AND (l.remaining <> CASE l.status WHEN 'pending' THEN l.amount ELSE 0 END"
+		"      OR EXISTS (SELECT 1 FROM points.allocations a WHERE a.lot_id = l.id))"},
+	{"lot_revoked_range",
+		"SELECT type, customer, id, format('revoked %s outside [0, %s]', revoked, amount)"
+		" FROM points.lots WHERE revoked < 0 OR revoked > amount"
+		" OR (status = 'voided' AND revoked <> amount)"},
 	{"lot_times",
 		"SELECT type, customer, id, format('available_at %s, expires_at %s, at %s', available_at, expires_at, at)"
 		" FROM points.lots WHERE NOT (at <= available_at AND available_at < expires_at)"},
-	{"debit_allocations",
+	{"entry_allocations",
 		"SELECT e.type, e.customer, e.id,"
-		" format('%s of %s drew %s units from grants', e.kind, e.amount, coalesce(a.drawn, 0))"
+		" format('%s of %s (debt %s) drew %s units from grants', e.kind, e.amount, e.debt, coalesce(a.drawn, 0))"
 		" FROM points.entries e JOIN points.types t ON t.code = e.type"
 		" LEFT JOIN (SELECT entry_id, sum(amount) AS drawn FROM points.allocations GROUP BY entry_id) a"
 		"   ON a.entry_id = e.id"
-		" WHERE (e.kind IN ('consume', 'expire') OR (e.kind = 'adjust' AND e.amount < 0))"
-		" AND coalesce(a.drawn, 0) <> -" UNITS("e.amount")},
+		" WHERE coalesce(a.drawn, 0) <> CASE"
+		"   WHEN e.kind IN ('grant', 'pending', 'confirm', 'void', 'transfer_in', 'reissue')"
+		"     OR (e.kind = 'adjust' AND e.amount > 0) THEN 0"
+		"   ELSE -" UNITS("(e.amount + e.debt)") " END"},
 	{"allocation_account",
 		"SELECT e.type, e.customer, a.entry_id, format('allocation against grant %s of another account', a.lot_id)"
 		" FROM points.allocations a JOIN points.entries e ON e.id = a.entry_id"
@@ -65,7 +72,7 @@ static const Check checks[] = {
 		" format('drew from grant %s, not eligible at %s', l.id, e.at)"
 		" FROM points.allocations a JOIN points.entries e ON e.id = a.entry_id"
 		" JOIN points.lots l ON l.id = a.lot_id"
-		" WHERE e.kind IN ('consume', 'adjust') AND a.amount > 0"
+		" WHERE e.kind IN ('consume', 'adjust', 'hold', 'transfer_out') AND a.amount > 0"
 		" AND NOT (l.status = 'active' AND l.available_at <= e.at AND e.at < l.expires_at)"},
 	{"entry_account",
 		"SELECT e.type, e.customer, e.id, 'entry does not match its account'"
@@ -106,20 +113,36 @@ static const Check checks[] = {
 		"          coalesce(max(available_at), '-infinity') AS vested_at"
 		"   FROM points.lots WHERE account_id = c.id AND open) l"
 		" WHERE c.next_expiry_at <> l.next_expiry_at OR c.vested_at <> l.vested_at"},
-	{"account_lifetime",
+	{"account_figures",
 		"SELECT c.type, c.customer, c.id,"
-		" format('earned/spent/expired %s/%s/%s, but grants and entries give %s/%s/%s',"
-		"        c.earned, c.spent, c.expired, coalesce(l.earned, 0), coalesce(j.spent, 0), coalesce(j.expired, 0))"
+		" format('held/debt/earned/spent/expired %s/%s/%s/%s/%s, but the journal gives %s/%s/%s/%s/%s',"
+		"        c.held, c.debt, c.earned, c.spent, c.expired,"
+		"        j.held, j.debt, j.earned, j.spent, j.expired)"
 		" FROM points.accounts c JOIN points.types t ON t.code = c.type"
-		" LEFT JOIN (SELECT account_id, sum(amount) AS earned FROM points.lots"
-		"   WHERE status = 'active' GROUP BY account_id) l ON l.account_id = c.id"
-		" LEFT JOIN (SELECT account_id,"
-		"   -sum(amount) FILTER (WHERE kind IN ('consume', 'adjust') AND amount < 0) AS spent,"
-		"   -sum(amount) FILTER (WHERE kind = 'expire') AS expired"
-		"   FROM points.entries GROUP BY account_id) j ON j.account_id = c.id"
-		" WHERE c.earned <> coalesce(l.earned, 0)"
-		" OR c.spent <> " UNITS("coalesce(j.spent, 0)")
-		" OR c.expired <> " UNITS("coalesce(j.expired, 0)")},
+		" CROSS JOIN LATERAL (SELECT"
+		"   " UNITS("coalesce(sum(e.held), 0)") " AS held,"
+		"   " UNITS("coalesce(sum(e.debt), 0)") " AS debt,"
+		"   " UNITS("coalesce(sum(e.amount) FILTER (WHERE e.kind IN ('grant', 'confirm')"
+		"            OR (e.kind = 'adjust' AND e.amount > 0)), 0)") " AS earned,"
+		"   " UNITS("coalesce(-sum(e.amount) FILTER (WHERE e.kind = 'consume'"
+		"            OR (e.kind = 'adjust' AND e.amount < 0)), 0)"
+		"          - coalesce(sum(e.held) FILTER (WHERE e.kind = 'capture'), 0)"
+		"          - coalesce(sum(e.amount) FILTER (WHERE e.kind = 'refund'), 0)") " AS spent,"
+		"   " UNITS("coalesce(-sum(e.amount) FILTER (WHERE e.kind = 'expire'), 0)") " AS expired"
+		"   FROM points.entries e WHERE e.account_id = c.id) j"
+		" WHERE (c.held, c.debt, c.earned, c.spent, c.expired)"
+		"   <> (j.held, j.debt, j.earned, j.spent, j.expired)"},
+	{"account_holds",
+		"SELECT c.type, c.customer, c.id, format('held %s, but open holds sum to %s', c.held, coalesce(h.held, 0))"
+		" FROM points.accounts c LEFT JOIN (SELECT account_id, sum(amount) AS held"
+		"   FROM points.holds WHERE status = 'open' GROUP BY account_id) h ON h.account_id = c.id"
+		" WHERE c.held <> coalesce(h.held, 0)"},
+	{"hold_state",
+		"SELECT type, customer, id, format('status %s, captured %s of %s', status, captured, amount)"
+		" FROM points.holds"
+		" WHERE captured < 0 OR captured > amount"
+		" OR (status = 'captured') <> (captured > 0)"
+		" OR (status = 'open') <> (settled_entry_id IS NULL)"},
 	{"account_negative",
 		"SELECT type, customer, id, format('balance %s, held %s, pending %s, debt %s', balance, held, pending, debt)"
 		" FROM points.accounts"
