@@ -14,9 +14,13 @@ OBJS = \
 	src/maintenance.o \
 	src/lifecycle.o
 
-# Install script of every version and every upgrade script: src/points--*.sql.
-# A released script is frozen; a new version ships points--OLD--NEW.sql.
-DATA = $(wildcard src/$(EXTENSION)--*.sql)
+# The install script of the version in development is built from the parts
+# in src/sql/, concatenated in name order.  Released install scripts and all
+# upgrade scripts are frozen files src/points--*.sql: never edited, and every
+# version bump ships points--OLD--NEW.sql.
+DATA_built = src/$(EXTENSION)--$(EXTVERSION).sql
+DATA = $(filter-out $(DATA_built), $(wildcard src/$(EXTENSION)--*.sql))
+SQL_PARTS = $(sort $(wildcard src/sql/*.sql))
 
 PG_CPPFLAGS += -Isrc -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
 
@@ -41,3 +45,6 @@ ISOLATION_OPTS = --inputdir=test --temp-instance=tmp_check_iso \
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+$(DATA_built): $(SQL_PARTS) $(EXTENSION).control
+	cat $(SQL_PARTS) > $@

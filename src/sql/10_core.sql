@@ -1,4 +1,5 @@
--- points 0.1.0: install script.
+-- points install script, part 10: the core ledger.
+-- src/sql/*.sql are concatenated in name order into points--VERSION.sql.
 \echo Use "CREATE EXTENSION points" to load this file. \quit
 
 -- Every name is qualified: @extschema@ is the fixed schema points.
@@ -483,13 +484,3 @@ SELECT b.type, b.customer, b.available, b.held, b.pending,
 FROM @extschema@.balances b
 WHERE b.available > 0 OR b.held > 0 OR b.pending > 0;
 COMMENT ON VIEW @extschema@.outstanding IS 'Customers holding unused points';
-
-----------------------------------------------------------------------
--- Privileges: nothing that changes the ledger is executable by PUBLIC.
-----------------------------------------------------------------------
-
-REVOKE ALL ON ALL TABLES IN SCHEMA @extschema@ FROM PUBLIC;
-REVOKE ALL ON ALL SEQUENCES IN SCHEMA @extschema@ FROM PUBLIC;
-REVOKE ALL ON ALL FUNCTIONS IN SCHEMA @extschema@ FROM PUBLIC;
--- Pure arithmetic on its arguments: harmless, and the views need it.
-GRANT EXECUTE ON FUNCTION @extschema@.from_units(bigint, integer) TO PUBLIC;
