@@ -10,9 +10,12 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "commands/async.h"
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
 #include "utils/timestamp.h"
 
 #include "points.h"
@@ -290,6 +293,33 @@ points_available(const Account *acct, TimestampTz at, bool past)
 	return col_int64(0, 1);
 }
 
+/*
+ * Lock the accounts of `ids` (a bigint[]) that no running operation holds,
+ * in id order, skipping the busy ones: the maintenance's way to make
+ * progress without waiting.  Returns how many; *locked gets their ids.
+ */
+int
+points_lock_idle_accounts(Datum ids, int64 **locked)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid argtypes[] = {INT8ARRAYOID};
+	Datum		values[1];
+	int64	   *result;
+	uint64		i;
+
+	values[0] = ids;
+	run(points_plan(&plan,
+					"SELECT id FROM points.accounts WHERE id = ANY ($1)"
+					" ORDER BY id FOR NO KEY UPDATE SKIP LOCKED",
+					1, argtypes),
+		values, NULL, SPI_OK_SELECT);
+	result = palloc(Max(SPI_processed, 1) * sizeof(int64));
+	for (i = 0; i < SPI_processed; i++)
+		result[i] = col_int64(i, 1);
+	*locked = result;
+	return (int) SPI_processed;
+}
+
 /* Recompute the cached bounds of the open lots after one was exhausted. */
 void
 points_refresh_open_bounds(Account *acct)
@@ -390,6 +420,31 @@ points_insert_lot(const PointsType *type, const char *customer, Account *acct,
 }
 
 /*
+ * Announce an entry on channel "points".  NOTIFY is transactional: the
+ * payload goes out when the transaction commits, and never if it aborts.
+ */
+static void
+announce(const PointsType *type, const char *customer, const Account *acct,
+		 const EntryRow *row, int64 entry_id)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"type\": ");
+	escape_json(&buf, type->code);
+	appendStringInfoString(&buf, ", \"customer\": ");
+	escape_json(&buf, customer);
+	appendStringInfoString(&buf, ", \"kind\": ");
+	escape_json(&buf, row->kind);
+	appendStringInfo(&buf, ", \"amount\": %s, \"balance\": %s, \"entry_id\": " INT64_FORMAT "}",
+					 points_units_to_cstring(row->amount, type->scale),
+					 points_units_to_cstring(acct->balance, type->scale),
+					 entry_id);
+	Async_Notify("points", buf.data);
+	pfree(buf.data);
+}
+
+/*
  * Append an entry to the journal.  The caller has already applied the
  * entry's changes to acct, so its balance_after is acct->balance.
  */
@@ -405,6 +460,7 @@ points_insert_entry(const PointsType *type, const char *customer,
 	Datum		values[16];
 	char		nulls[16];
 	int			scale = type->scale;
+	int64		entry_id;
 
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = Int64GetDatum(acct->id);
@@ -435,7 +491,10 @@ points_insert_entry(const PointsType *type, const char *customer,
 					" RETURNING id",
 					16, argtypes),
 		values, nulls, SPI_OK_INSERT_RETURNING);
-	return col_int64(0, 1);
+	entry_id = col_int64(0, 1);
+	if (points_notify)
+		announce(type, customer, acct, row, entry_id);
+	return entry_id;
 }
 
 /*

@@ -7,6 +7,7 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
@@ -326,7 +327,7 @@ points_release(PG_FUNCTION_ARGS)
 
 /*
  * points.refund(entry_id, amount, ref, note, at, reissue) returns bigint
- *		Return spent points (a consume, a capture, a negative adjust) to the
+ *		Return spent points (a consume, capture, redeem, negative adjust) to the
  *		grants they came from, newest-drawn first.  Partial refunds add up to
  *		at most what was spent.
  */
@@ -381,12 +382,13 @@ points_refund(PG_FUNCTION_ARGS)
 	spent = get_int64(4);
 	origin = get_int64(5);
 	if (!(strcmp(kind, "consume") == 0 || strcmp(kind, "capture") == 0 ||
+		  strcmp(kind, "redeem") == 0 ||
 		  (strcmp(kind, "adjust") == 0 && spent > 0)))
 		ereport(ERROR,
 				(errcode(ERRCODE_POINTS_WRONG_STATE),
 				 errmsg("entry " INT64_FORMAT " is a %s, not a debit that can be refunded",
 						debit_id, kind),
-				 errhint("Refund consume, capture or negative adjust entries.")));
+				 errhint("Refund consume, capture, redeem or negative adjust entries.")));
 
 	type = points_load_type(code);
 	amount = PG_ARGISNULL(1) ? 0 : points_arg_amount(fcinfo, 1, "amount", type);
@@ -730,4 +732,91 @@ points_transfer(PG_FUNCTION_ARGS)
 	points_write_end();
 	SPI_finish();
 	PG_RETURN_INT64(entry_id);
+}
+
+/*
+ * points.release_holds(at, batch) returns integer
+ *		Release up to `batch` open holds whose until has passed by `at`, each
+ *		as of its until, skipping accounts a running operation holds.  The
+ *		maintenance calls it; returns how many holds were released.
+ */
+PG_FUNCTION_INFO_V1(points_release_holds);
+Datum
+points_release_holds(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr due_plan = NULL;
+	static SPIPlanPtr holds_plan = NULL;
+	static const Oid due_types[] = {TIMESTAMPTZOID, INT4OID};
+	static const Oid holds_types[] = {INT8ARRAYOID, TIMESTAMPTZOID, INT4OID};
+	TimestampTz at = points_arg_time(fcinfo, 0, "at");
+	int32		batch;
+	Datum		values[3];
+	int64	   *accounts;
+	int			naccounts;
+	int64	   *holds;
+	TimestampTz *until;
+	uint64		nholds;
+	uint64		i;
+	int			released = 0;
+	bool		isnull;
+
+	if (PG_ARGISNULL(1))
+		points_null_argument("batch");
+	batch = PG_GETARG_INT32(1);
+	if (batch <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("batch must be positive, got %d", batch)));
+
+	SPI_connect();
+	points_write_begin();
+	values[0] = TimestampTzGetDatum(at);
+	values[1] = Int32GetDatum(batch);
+	run(points_plan(&due_plan,
+					"SELECT array_agg(DISTINCT account_id) FROM ("
+					" SELECT account_id FROM points.holds"
+					" WHERE status = 'open' AND until <= $1"
+					" ORDER BY until, id LIMIT $2) due",
+					2, due_types),
+		values, SPI_OK_SELECT);
+	values[0] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull)
+	{
+		naccounts = points_lock_idle_accounts(values[0], &accounts);
+		values[0] = PointerGetDatum(construct_array((Datum *) accounts, naccounts,
+													INT8OID, 8, FLOAT8PASSBYVAL,
+													TYPALIGN_DOUBLE));
+		values[1] = TimestampTzGetDatum(at);
+		values[2] = Int32GetDatum(batch);
+		run(points_plan(&holds_plan,
+						"SELECT id, until FROM points.holds"
+						" WHERE account_id = ANY ($1) AND status = 'open' AND until <= $2"
+						" ORDER BY until, id LIMIT $3",
+						3, holds_types),
+			values, SPI_OK_SELECT);
+		nholds = SPI_processed;
+		holds = palloc(Max(nholds, 1) * sizeof(int64));
+		until = palloc(Max(nholds, 1) * sizeof(TimestampTz));
+		for (i = 0; i < nholds; i++)
+		{
+			holds[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+												   SPI_tuptable->tupdesc, 1, &isnull));
+			until[i] = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[i],
+														 SPI_tuptable->tupdesc, 2, &isnull));
+		}
+		for (i = 0; i < nholds; i++)
+		{
+			Hold		hold;
+			Account		acct;
+			PointsType *type = lock_hold(holds[i], &hold, &acct);
+
+			if (strcmp(hold.status, "open") != 0)
+				continue;
+			(void) settle(type, &acct, &hold, 0, until[i]);
+			released++;
+		}
+	}
+	points_write_end();
+	SPI_finish();
+	PG_RETURN_INT32(released);
 }

@@ -106,15 +106,13 @@ Datum
 points_expire(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr due_plan = NULL;
-	static SPIPlanPtr lock_plan = NULL;
 	static const Oid due_types[] = {TIMESTAMPTZOID, INT4OID};
-	static const Oid lock_types[] = {INT8ARRAYOID};
 	TimestampTz at;
 	int32		batch;
 	Datum		values[2];
 	int64	   *accounts;
-	uint64		naccounts;
-	uint64		i;
+	int			naccounts;
+	int			i;
 	int			expired = 0;
 	bool		isnull;
 
@@ -150,17 +148,7 @@ points_expire(PG_FUNCTION_ARGS)
 	values[0] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (!isnull)
 	{
-		if (SPI_execute_plan(points_plan(&lock_plan,
-										 "SELECT id FROM points.accounts WHERE id = ANY ($1)"
-										 " ORDER BY id FOR NO KEY UPDATE SKIP LOCKED",
-										 1, lock_types),
-							 values, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "points: account lock failed");
-		naccounts = SPI_processed;
-		accounts = palloc(Max(naccounts, 1) * sizeof(int64));
-		for (i = 0; i < naccounts; i++)
-			accounts[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
-													  SPI_tuptable->tupdesc, 1, &isnull));
+		naccounts = points_lock_idle_accounts(values[0], &accounts);
 		for (i = 0; i < naccounts; i++)
 			expired += expire_account(accounts[i], at);
 	}

@@ -1,6 +1,6 @@
 /*
  * points.c
- *		Module entry: magic block, initialization, and the write guard that
+ *		Module entry: magic block, settings (GUCs), and the write guard that
  *		lets the ledger's tables be written only by the extension's own
  *		functions.
  */
@@ -15,6 +15,9 @@
 PG_MODULE_MAGIC;
 
 void		_PG_init(void);
+
+/* points.notify: announce each balance change on channel "points". */
+bool		points_notify = true;
 
 /*
  * Depth of ledger writes in progress in this backend.  The guard triggers
@@ -63,5 +66,14 @@ _PG_init(void)
 {
 	RegisterXactCallback(points_xact_callback, NULL);
 	RegisterSubXactCallback(points_subxact_callback, NULL);
+	DefineCustomBoolVariable("points.notify",
+							 "Announce every balance change on the NOTIFY channel \"points\".",
+							 "Each journal entry sends a JSON payload when its transaction commits; "
+							 "turn off for bulk loads.",
+							 &points_notify,
+							 true,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("points");
 }

@@ -131,7 +131,8 @@ extern void points_require_enabled(const struct PointsType *type,
 								   const char *what);
 extern char *points_timestamp_text(TimestampTz t);
 
-/* points.c: the write guard */
+/* points.c: settings and the write guard */
+extern bool points_notify;
 extern void points_write_begin(void);
 extern void points_write_end(void);
 extern bool points_writing(void);
@@ -190,6 +191,7 @@ extern int	points_draw(const PointsType *type, Account *acct, int64 amount,
 extern void points_apply_draws(Account *acct, int64 entry_id, Draw *draws,
 							   int ndraws, TimestampTz at);
 extern void points_refresh_open_bounds(Account *acct);
+extern int	points_lock_idle_accounts(Datum ids, int64 **locked);
 extern void points_insufficient(const PointsType *type, const char *customer,
 								int64 wanted, int64 available,
 								const char *what) pg_attribute_noreturn();

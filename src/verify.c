@@ -72,7 +72,7 @@ static const Check checks[] = {
 		" format('drew from grant %s, not eligible at %s', l.id, e.at)"
 		" FROM points.allocations a JOIN points.entries e ON e.id = a.entry_id"
 		" JOIN points.lots l ON l.id = a.lot_id"
-		" WHERE e.kind IN ('consume', 'adjust', 'hold', 'transfer_out') AND a.amount > 0"
+		" WHERE e.kind IN ('consume', 'adjust', 'hold', 'transfer_out', 'redeem') AND a.amount > 0"
 		" AND NOT (l.status = 'active' AND l.available_at <= e.at AND e.at < l.expires_at)"},
 	{"entry_account",
 		"SELECT e.type, e.customer, e.id, 'entry does not match its account'"
@@ -124,7 +124,7 @@ static const Check checks[] = {
 		"   " UNITS("coalesce(sum(e.debt), 0)") " AS debt,"
 		"   " UNITS("coalesce(sum(e.amount) FILTER (WHERE e.kind IN ('grant', 'confirm')"
 		"            OR (e.kind = 'adjust' AND e.amount > 0)), 0)") " AS earned,"
-		"   " UNITS("coalesce(-sum(e.amount) FILTER (WHERE e.kind = 'consume'"
+		"   " UNITS("coalesce(-sum(e.amount) FILTER (WHERE e.kind IN ('consume', 'redeem')"
 		"            OR (e.kind = 'adjust' AND e.amount < 0)), 0)"
 		"          - coalesce(sum(e.held) FILTER (WHERE e.kind = 'capture'), 0)"
 		"          - coalesce(sum(e.amount) FILTER (WHERE e.kind = 'refund'), 0)") " AS spent,"

@@ -407,6 +407,15 @@ CREATE FUNCTION @extschema@.expire(
 COMMENT ON FUNCTION @extschema@.expire(timestamptz, integer)
     IS 'Expire up to batch due grants in this transaction; returns how many';
 
+CREATE FUNCTION @extschema@.release_holds(
+    at timestamptz DEFAULT pg_catalog.now(), batch integer DEFAULT 10000)
+    RETURNS integer
+    LANGUAGE c VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'points_release_holds';
+COMMENT ON FUNCTION @extschema@.release_holds(timestamptz, integer)
+    IS 'Release up to batch holds past their until, each as of its until; returns how many';
+
 CREATE FUNCTION @extschema@.verify()
     RETURNS TABLE (check_name text, type text, customer text, id bigint, detail text)
     LANGUAGE c VOLATILE SECURITY DEFINER
