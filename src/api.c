@@ -190,7 +190,7 @@ points_grant(PG_FUNCTION_ARGS)
 		row.at = at;
 		row.ref = ref;
 		row.note = note;
-		points_lock_or_create_account(type, customer, &acct);
+		points_lock_or_create_account(type, customer, at, &acct);
 		(void) points_credit(type, customer, &acct, amount, reason, &row,
 							 available_at, expires_at, fixed_expiry, pending,
 							 true, &lot_id);
@@ -238,7 +238,7 @@ points_consume(PG_FUNCTION_ARGS)
 		row.at = at;
 		row.ref = ref;
 		row.note = note;
-		if (!points_get_account(type, customer, true, &acct))
+		if (!points_lock_account(type, customer, at, &acct))
 			points_insufficient(type, customer, amount, 0, "consume");
 		entry_id = points_debit(type, customer, &acct, amount, &row, NULL, NULL);
 		acct.spent = points_add(acct.spent, amount);
@@ -297,14 +297,14 @@ points_adjust(PG_FUNCTION_ARGS)
 		row.note = note;
 		if (delta > 0)
 		{
-			points_lock_or_create_account(type, customer, &acct);
+			points_lock_or_create_account(type, customer, at, &acct);
 			entry_id = points_credit(type, customer, &acct, delta, "adjust",
 									 &row, at, points_expiry(type, at), false,
 									 false, true, &lot_id);
 		}
 		else
 		{
-			if (!points_get_account(type, customer, true, &acct))
+			if (!points_lock_account(type, customer, at, &acct))
 				points_insufficient(type, customer, -delta, 0, "adjust");
 			entry_id = points_debit(type, customer, &acct, -delta, &row, NULL, NULL);
 			acct.spent = points_add(acct.spent, -delta);
@@ -400,6 +400,12 @@ points_account(PG_FUNCTION_ARGS)
 														SPI_tuptable->tupdesc, 1, &isnull));
 			next_amount = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 													  SPI_tuptable->tupdesc, 2, &isnull));
+		}
+		/* an inactive account has lapsed whole, swept or not */
+		if (at >= acct.inactive_at)
+		{
+			has_next = false;
+			args[1] = TimestampTzGetDatum(DT_NOEND);
 		}
 		if (SPI_execute_plan(points_plan(&unswept_plan,
 										 "SELECT coalesce(sum(remaining), 0)::bigint FROM points.lots"

@@ -50,6 +50,34 @@ points_interval_positive(const Interval *iv)
 }
 
 /*
+ * `from` plus `iv` on the local calendar of the type's time zone (so that
+ * "6 months" means six calendar months there, across DST changes).
+ * Returns the local timestamp (without time zone).
+ */
+static Datum
+local_add(const PointsType *type, Datum zone, TimestampTz from, const Interval *iv)
+{
+	Datum		local = DirectFunctionCall2(timestamptz_zone, zone,
+											TimestampTzGetDatum(from));
+
+	return DirectFunctionCall2(timestamp_pl_interval, local, IntervalPGetDatum(iv));
+}
+
+/* The time an account without activity since `from` goes inactive. */
+TimestampTz
+points_inactive_at(const PointsType *type, TimestampTz from)
+{
+	Datum		zone;
+
+	if (!type->has_inactivity)
+		return DT_NOEND;
+	zone = CStringGetTextDatum(type->time_zone);
+	return DatumGetTimestampTz(DirectFunctionCall2(timestamp_zone, zone,
+												   local_add(type, zone, from,
+															 &type->inactivity)));
+}
+
+/*
  * The expiry of points that become valid at `from` under the type's policy:
  * infinity without a validity; otherwise from + validity computed on the
  * local calendar of the type's time zone (so "6 months" means six calendar
@@ -68,9 +96,7 @@ points_expiry(const PointsType *type, TimestampTz from)
 		return DT_NOEND;
 
 	zone = CStringGetTextDatum(type->time_zone);
-	local = DirectFunctionCall2(timestamptz_zone, zone, TimestampTzGetDatum(from));
-	local = DirectFunctionCall2(timestamp_pl_interval, local,
-								IntervalPGetDatum(&type->validity));
+	local = local_add(type, zone, from, &type->validity);
 	switch (type->rounding)
 	{
 		case ROUND_NONE:

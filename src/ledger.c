@@ -89,7 +89,8 @@ points_load_type(const char *code)
 	values[0] = CStringGetTextDatum(code);
 	run(points_plan(&plan,
 					"SELECT code, name, name_plural, scale, validity, expiry_rounding,"
-					" time_zone, consume_order, enabled, hold_timeout, clawback_policy"
+					" time_zone, consume_order, enabled, hold_timeout, clawback_policy,"
+					" inactivity"
 					" FROM points.types WHERE code = $1",
 					1, argtypes),
 		values, NULL, SPI_OK_SELECT);
@@ -115,6 +116,10 @@ points_load_type(const char *code)
 	t->enabled = DatumGetBool(col(0, 9, &isnull));
 	t->hold_timeout = *DatumGetIntervalP(col(0, 10, &isnull));
 	t->clawback_policy = points_parse_clawback(col_text(0, 11));
+	d = col(0, 12, &isnull);
+	t->has_inactivity = !isnull;
+	if (!isnull)
+		t->inactivity = *DatumGetIntervalP(d);
 	return t;
 }
 
@@ -140,7 +145,7 @@ points_parse_clawback(const char *s)
 
 #define ACCOUNT_COLUMNS \
 	"id, balance, held, pending, debt, earned, spent, expired," \
-	" next_expiry_at, vested_at, last_at"
+	" next_expiry_at, vested_at, last_at, last_activity_at, inactive_at"
 
 static void
 read_account(Account *acct)
@@ -158,6 +163,8 @@ read_account(Account *acct)
 	acct->next_expiry_at = DatumGetTimestampTz(col(0, 9, &isnull));
 	acct->vested_at = DatumGetTimestampTz(col(0, 10, &isnull));
 	acct->last_at = DatumGetTimestampTz(col(0, 11, &isnull));
+	acct->last_activity_at = DatumGetTimestampTz(col(0, 12, &isnull));
+	acct->inactive_at = DatumGetTimestampTz(col(0, 13, &isnull));
 }
 
 /*
@@ -194,16 +201,33 @@ points_get_account(const PointsType *type, const char *customer, bool lock,
 	return true;
 }
 
-/* Lock the account, creating it on first use. */
+/*
+ * Lock the account for an operation at business time `at`.  When the type's
+ * inactivity policy has lapsed the account by then, its points expire
+ * first, so that new activity cannot revive them.  Returns false when the
+ * customer has no account.
+ */
+bool
+points_lock_account(const PointsType *type, const char *customer,
+					TimestampTz at, Account *acct)
+{
+	if (!points_get_account(type, customer, true, acct))
+		return false;
+	if (acct->inactive_at <= at)
+		(void) points_expire_due(type, customer, acct, at);
+	return true;
+}
+
+/* Lock the account as points_lock_account() does, creating it on first use. */
 void
 points_lock_or_create_account(const PointsType *type, const char *customer,
-							  Account *acct)
+							  TimestampTz at, Account *acct)
 {
 	static SPIPlanPtr plan = NULL;
 	static const Oid argtypes[] = {TEXTOID, TEXTOID};
 	Datum		values[2];
 
-	if (points_get_account(type, customer, true, acct))
+	if (points_lock_account(type, customer, at, acct))
 		return;
 	values[0] = CStringGetTextDatum(type->code);
 	values[1] = CStringGetTextDatum(customer);
@@ -212,7 +236,7 @@ points_lock_or_create_account(const PointsType *type, const char *customer,
 					" ON CONFLICT (type, customer) DO NOTHING",
 					2, argtypes),
 		values, NULL, SPI_OK_INSERT);
-	if (!points_get_account(type, customer, true, acct))
+	if (!points_lock_account(type, customer, at, acct))
 		elog(ERROR, "points: account of \"%s\" vanished", customer);
 }
 
@@ -223,8 +247,8 @@ points_store_account(Account *acct, TimestampTz at)
 	static SPIPlanPtr plan = NULL;
 	static const Oid argtypes[] = {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,
 		INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID,
-	TIMESTAMPTZOID};
-	Datum		values[11];
+	TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		values[13];
 
 	if (at > acct->last_at)
 		acct->last_at = at;
@@ -239,18 +263,21 @@ points_store_account(Account *acct, TimestampTz at)
 	values[8] = TimestampTzGetDatum(acct->next_expiry_at);
 	values[9] = TimestampTzGetDatum(acct->vested_at);
 	values[10] = TimestampTzGetDatum(acct->last_at);
+	values[11] = TimestampTzGetDatum(acct->last_activity_at);
+	values[12] = TimestampTzGetDatum(acct->inactive_at);
 	run(points_plan(&plan,
 					"UPDATE points.accounts SET balance = $2, held = $3, pending = $4,"
 					" debt = $5, earned = $6, spent = $7, expired = $8,"
-					" next_expiry_at = $9, vested_at = $10, last_at = $11"
+					" next_expiry_at = $9, vested_at = $10, last_at = $11,"
+					" last_activity_at = $12, inactive_at = $13"
 					" WHERE id = $1",
-					11, argtypes),
+					13, argtypes),
 		values, NULL, SPI_OK_UPDATE);
 }
 
 /*
  * Points available at `at`: the remaining points of active lots with
- * available_at <= at < expires_at.
+ * available_at <= at < expires_at; none once the account is inactive.
  *
  * O(1) when `at` is not before the account's last operation and no open lot
  * expires or vests by then: the cached balance is the answer.  Otherwise the
@@ -269,6 +296,8 @@ points_available(const Account *acct, TimestampTz at, bool past)
 	Datum		values[2];
 	SPIPlanPtr	plan;
 
+	if (at >= acct->inactive_at)
+		return 0;				/* lapsed for inactivity */
 	if (acct->next_expiry_at > at && acct->vested_at <= at &&
 		(!past || at >= acct->last_at))
 		return acct->balance + acct->debt;
@@ -444,13 +473,28 @@ announce(const PointsType *type, const char *customer, const Account *acct,
 	pfree(buf.data);
 }
 
+/* Earning or spending: what keeps an account active. */
+static bool
+is_activity(const char *kind)
+{
+	static const char *const kinds[] = {"grant", "confirm", "adjust", "consume",
+	"capture", "redeem"};
+	size_t		i;
+
+	for (i = 0; i < lengthof(kinds); i++)
+		if (strcmp(kind, kinds[i]) == 0)
+			return true;
+	return false;
+}
+
 /*
  * Append an entry to the journal.  The caller has already applied the
- * entry's changes to acct, so its balance_after is acct->balance.
+ * entry's changes to acct, so its balance_after is acct->balance.  An
+ * earning or spending entry moves the account's inactivity deadline.
  */
 int64
 points_insert_entry(const PointsType *type, const char *customer,
-					const Account *acct, const EntryRow *row)
+					Account *acct, const EntryRow *row)
 {
 	static SPIPlanPtr plan = NULL;
 	static const Oid argtypes[] = {INT8OID, TEXTOID, TEXTOID, TEXTOID,
@@ -461,6 +505,12 @@ points_insert_entry(const PointsType *type, const char *customer,
 	char		nulls[16];
 	int			scale = type->scale;
 	int64		entry_id;
+
+	if (is_activity(row->kind) && row->at > acct->last_activity_at)
+	{
+		acct->last_activity_at = row->at;
+		acct->inactive_at = points_inactive_at(type, row->at);
+	}
 
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = Int64GetDatum(acct->id);
@@ -1031,4 +1081,67 @@ points_store_lot(const Lot *lot, int64 remaining)
 			   "UPDATE points.lots SET status = $2, available_at = $3,"
 			   " expires_at = $4, revoked = $5, remaining = $6 WHERE id = $1",
 			   6, argtypes, values);
+}
+
+/*
+ * Expire the locked account's lots that are due at `at`: past their own
+ * expiry, or all of them once the account is inactive.  One expire entry
+ * per lot, dated when its points lapsed.  Returns the number of lots.
+ */
+int
+points_expire_due(const PointsType *type, const char *customer, Account *acct,
+				  TimestampTz at)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid argtypes[] = {INT8OID, TIMESTAMPTZOID};
+	bool		inactive = acct->inactive_at <= at;
+	Datum		values[2];
+	Draw	   *due;
+	int			ndue;
+	int			i;
+
+	values[0] = Int64GetDatum(acct->id);
+	values[1] = TimestampTzGetDatum(inactive ? DT_NOEND : at);
+	run(points_plan(&plan,
+					"SELECT id, remaining, expires_at FROM points.lots"
+					" WHERE account_id = $1 AND open AND expires_at <= $2"
+					" ORDER BY expires_at, id",
+					2, argtypes),
+		values, NULL, SPI_OK_SELECT);
+	ndue = (int) SPI_processed;
+	due = palloc(Max(ndue, 1) * sizeof(Draw));
+	for (i = 0; i < ndue; i++)
+	{
+		bool		isnull;
+
+		due[i].lot_id = col_int64(i, 1);
+		due[i].amount = col_int64(i, 2);
+		due[i].expires_at = DatumGetTimestampTz(col(i, 3, &isnull));
+		due[i].exhausted = true;
+	}
+
+	for (i = 0; i < ndue; i++)
+	{
+		EntryRow	row = {0};
+		int64		entry_id;
+
+		row.kind = "expire";
+		row.amount = -due[i].amount;
+		row.lot_id = due[i].lot_id;
+		row.at = Min(due[i].expires_at, acct->inactive_at);
+		if (due[i].expires_at > acct->inactive_at)
+			row.note = "inactivity";
+		acct->balance = points_sub(acct->balance, due[i].amount);
+		acct->expired = points_add(acct->expired, due[i].amount);
+		entry_id = points_insert_entry(type, customer, acct, &row);
+		points_apply_draws(acct, entry_id, &due[i], 1, row.at);
+		/* the journal now knows the account up to this lapse */
+		if (row.at > acct->last_at)
+			acct->last_at = row.at;
+	}
+	if (inactive)
+		acct->inactive_at = DT_NOEND;	/* nothing left to lapse */
+	if (ndue > 0 || inactive)
+		points_store_account(acct, acct->last_at);
+	return ndue;
 }

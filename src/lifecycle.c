@@ -158,7 +158,7 @@ points_hold(PG_FUNCTION_ARGS)
 		char		nulls[10];
 		int64		entry_id;
 
-		if (!points_get_account(type, customer, true, &acct))
+		if (!points_lock_account(type, customer, at, &acct))
 			points_insufficient(type, customer, amount, 0, "hold");
 		run(points_plan(&id_plan, "SELECT nextval('points.holds_id_seq')", 0, NULL),
 			NULL, SPI_OK_SELECT);
@@ -246,13 +246,13 @@ settle(const PointsType *type, Account *acct, const Hold *hold, int64 capture,
 
 /* Lock the hold's account, then read the hold as it is under the lock. */
 static PointsType *
-lock_hold(int64 hold_id, Hold *hold, Account *acct)
+lock_hold(int64 hold_id, TimestampTz at, Hold *hold, Account *acct)
 {
 	PointsType *type;
 
 	read_hold(hold_id, hold);
 	type = points_load_type(hold->type_code);
-	if (!points_get_account(type, hold->customer, true, acct))
+	if (!points_lock_account(type, hold->customer, at, acct))
 		elog(ERROR, "points: account of hold " INT64_FORMAT " vanished", hold_id);
 	read_hold(hold_id, hold);
 	return type;
@@ -277,7 +277,7 @@ points_capture(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	points_write_begin();
-	type = lock_hold(hold_id, &hold, &acct);
+	type = lock_hold(hold_id, at, &hold, &acct);
 	amount = PG_ARGISNULL(1) ? hold.amount :
 		points_arg_amount(fcinfo, 1, "amount", type);
 	if (amount > hold.amount)
@@ -315,7 +315,7 @@ points_release(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	points_write_begin();
-	type = lock_hold(hold_id, &hold, &acct);
+	type = lock_hold(hold_id, at, &hold, &acct);
 	if (strcmp(hold.status, "captured") == 0)
 		wrong_state("hold", hold_id, "captured");
 	if (strcmp(hold.status, "open") == 0)
@@ -403,7 +403,7 @@ points_refund(PG_FUNCTION_ARGS)
 	{
 		EntryRow	row = {0};
 
-		if (!points_get_account(type, customer, true, &acct))
+		if (!points_lock_account(type, customer, at, &acct))
 			elog(ERROR, "points: account of entry " INT64_FORMAT " vanished", debit_id);
 		values[0] = Int64GetDatum(origin);
 		run(points_plan(&refunded_plan,
@@ -442,14 +442,14 @@ points_refund(PG_FUNCTION_ARGS)
 
 /* Lock a lot's account, then read the lot as it is under the lock. */
 static PointsType *
-lock_lot(int64 lot_id, Lot *lot, Account *acct, char **customer)
+lock_lot(int64 lot_id, TimestampTz at, Lot *lot, Account *acct, char **customer)
 {
 	PointsType *type;
 	char	   *code;
 
 	points_find_lot(lot_id, &code, customer);
 	type = points_load_type(code);
-	if (!points_get_account(type, *customer, true, acct))
+	if (!points_lock_account(type, *customer, at, acct))
 		elog(ERROR, "points: account of grant " INT64_FORMAT " vanished", lot_id);
 	points_read_lot(lot_id, lot);
 	return type;
@@ -484,7 +484,7 @@ points_revoke(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	points_write_begin();
-	type = lock_lot(lot_id, &lot, &acct, &customer);
+	type = lock_lot(lot_id, at, &lot, &acct, &customer);
 	policy = policy_name ? points_parse_clawback(policy_name) : type->clawback_policy;
 	amount = PG_ARGISNULL(1) ? 0 : points_arg_amount(fcinfo, 1, "amount", type);
 
@@ -601,7 +601,7 @@ points_confirm(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	points_write_begin();
-	type = lock_lot(lot_id, &lot, &acct, &customer);
+	type = lock_lot(lot_id, at, &lot, &acct, &customer);
 	if (lot.voided)
 		wrong_state("grant", lot_id, "voided");
 	if (lot.pending)
@@ -692,13 +692,13 @@ points_transfer(PG_FUNCTION_ARGS)
 		/* lock in a fixed order: the smaller customer key first */
 		if (strcmp(from, to) < 0)
 		{
-			has_sender = points_get_account(type, from, true, &sender);
-			points_lock_or_create_account(type, to, &receiver);
+			has_sender = points_lock_account(type, from, at, &sender);
+			points_lock_or_create_account(type, to, at, &receiver);
 		}
 		else
 		{
-			points_lock_or_create_account(type, to, &receiver);
-			has_sender = points_get_account(type, from, true, &sender);
+			points_lock_or_create_account(type, to, at, &receiver);
+			has_sender = points_lock_account(type, from, at, &sender);
 		}
 		if (!has_sender)
 			points_insufficient(type, from, amount, 0, "transfer");
@@ -808,7 +808,7 @@ points_release_holds(PG_FUNCTION_ARGS)
 		{
 			Hold		hold;
 			Account		acct;
-			PointsType *type = lock_hold(holds[i], &hold, &acct);
+			PointsType *type = lock_hold(holds[i], until[i], &hold, &acct);
 
 			if (strcmp(hold.status, "open") != 0)
 				continue;

@@ -1,7 +1,8 @@
 /*
  * maintenance.c
  *		The expiry sweep: expire(at, batch) writes one expire entry per due
- *		grant, skipping accounts that a running operation holds.
+ *		grant (past its expiry, or in an account lapsed for inactivity),
+ *		skipping accounts that a running operation holds.
  */
 #include "postgres.h"
 
@@ -12,86 +13,28 @@
 
 #include "points.h"
 
-/*
- * Expire the due lots of one locked account.  The lots are re-read under the
- * lock, so points drawn since the candidates were chosen are not expired.
- * Returns the number of lots expired.
- */
+/* Expire what is due at `at` in one account, locked by the caller. */
 static int
 expire_account(int64 account_id, TimestampTz at)
 {
-	static SPIPlanPtr acct_plan = NULL;
-	static SPIPlanPtr lots_plan = NULL;
-	static const Oid id_types[] = {INT8OID};
-	static const Oid lots_types[] = {INT8OID, TIMESTAMPTZOID};
-	Datum		values[2];
+	static SPIPlanPtr plan = NULL;
+	static const Oid argtypes[] = {INT8OID};
+	Datum		values[1];
 	Account		acct;
 	PointsType *type;
 	char	   *customer;
-	uint64		nlots;
-	int64	   *ids;
-	int64	   *remaining;
-	TimestampTz *expires;
-	uint64		i;
-	bool		isnull;
 
 	values[0] = Int64GetDatum(account_id);
-	if (SPI_execute_plan(points_plan(&acct_plan,
+	if (SPI_execute_plan(points_plan(&plan,
 									 "SELECT type, customer FROM points.accounts WHERE id = $1",
-									 1, id_types),
+									 1, argtypes),
 						 values, NULL, false, 0) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "points: account " INT64_FORMAT " vanished", account_id);
 	customer = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 	type = points_load_type(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
 	if (!points_get_account(type, customer, true, &acct))
 		elog(ERROR, "points: account " INT64_FORMAT " vanished", account_id);
-
-	values[1] = TimestampTzGetDatum(at);
-	if (SPI_execute_plan(points_plan(&lots_plan,
-									 "SELECT id, remaining, expires_at FROM points.lots"
-									 " WHERE account_id = $1 AND open AND expires_at <= $2"
-									 " ORDER BY expires_at, id",
-									 2, lots_types),
-						 values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "points: due lots query failed");
-	nlots = SPI_processed;
-	ids = palloc(Max(nlots, 1) * sizeof(int64));
-	remaining = palloc(Max(nlots, 1) * sizeof(int64));
-	expires = palloc(Max(nlots, 1) * sizeof(TimestampTz));
-	for (i = 0; i < nlots; i++)
-	{
-		HeapTuple	row = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-
-		ids[i] = DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull));
-		remaining[i] = DatumGetInt64(SPI_getbinval(row, desc, 2, &isnull));
-		expires[i] = DatumGetTimestampTz(SPI_getbinval(row, desc, 3, &isnull));
-	}
-
-	for (i = 0; i < nlots; i++)
-	{
-		Draw		draw;
-		EntryRow	row = {0};
-		int64		entry_id;
-
-		draw.lot_id = ids[i];
-		draw.amount = remaining[i];
-		draw.expires_at = expires[i];
-		draw.exhausted = true;
-		acct.balance = points_sub(acct.balance, remaining[i]);
-		acct.expired = points_add(acct.expired, remaining[i]);
-		/* dated at the lot's expiry: the business time the points lapsed */
-		row.kind = "expire";
-		row.amount = -remaining[i];
-		row.lot_id = ids[i];
-		row.at = expires[i];
-		entry_id = points_insert_entry(type, customer, &acct, &row);
-		points_apply_draws(&acct, entry_id, &draw, 1, expires[i]);
-	}
-	/* the journal now knows the account up to the latest expiry */
-	if (nlots > 0)
-		points_store_account(&acct, expires[nlots - 1]);
-	return (int) nlots;
+	return points_expire_due(type, customer, &acct, at);
 }
 
 /*
@@ -139,9 +82,13 @@ points_expire(PG_FUNCTION_ARGS)
 	values[1] = Int32GetDatum(batch);
 	if (SPI_execute_plan(points_plan(&due_plan,
 									 "SELECT array_agg(DISTINCT account_id) FROM ("
-									 " SELECT account_id FROM points.lots"
-									 " WHERE open AND expires_at <= $1"
-									 " ORDER BY expires_at, id LIMIT $2) due",
+									 " (SELECT account_id FROM points.lots"
+									 "  WHERE open AND expires_at <= $1"
+									 "  ORDER BY expires_at, id LIMIT $2)"
+									 " UNION ALL"
+									 " (SELECT id FROM points.accounts"
+									 "  WHERE inactive_at <= $1"
+									 "  ORDER BY inactive_at, id LIMIT $2)) due",
 									 2, due_types),
 						 values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "points: due lots query failed");

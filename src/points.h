@@ -55,6 +55,8 @@ typedef struct PointsType
 	char	   *time_zone;
 	ConsumeOrder consume_order;
 	Interval	hold_timeout;
+	bool		has_inactivity;
+	Interval	inactivity;		/* all points lapse after this long idle */
 	ClawbackPolicy clawback_policy;
 	bool		enabled;
 } PointsType;
@@ -73,6 +75,8 @@ typedef struct Account
 	TimestampTz next_expiry_at; /* min expires_at of open active lots */
 	TimestampTz vested_at;		/* max available_at of open active lots */
 	TimestampTz last_at;		/* latest business time of any operation */
+	TimestampTz last_activity_at;	/* latest earning or spending */
+	TimestampTz inactive_at;	/* all points lapse then (inactivity policy) */
 } Account;
 
 /* One journal entry to append: the changes it records, in units. */
@@ -147,6 +151,7 @@ extern int64 points_sub(int64 a, int64 b);
 
 /* expiry.c */
 extern TimestampTz points_expiry(const PointsType *type, TimestampTz from);
+extern TimestampTz points_inactive_at(const PointsType *type, TimestampTz from);
 extern ExpiryRounding points_parse_rounding(const char *s);
 extern bool points_valid_time_zone(const char *zone);
 extern bool points_interval_positive(const Interval *iv);
@@ -157,8 +162,13 @@ extern SPIPlanPtr points_plan(SPIPlanPtr *cache, const char *sql, int nargs,
 extern PointsType *points_load_type(const char *code);
 extern bool points_get_account(const PointsType *type, const char *customer,
 							   bool lock, Account *acct);
+extern bool points_lock_account(const PointsType *type, const char *customer,
+								TimestampTz at, Account *acct);
 extern void points_lock_or_create_account(const PointsType *type,
-										  const char *customer, Account *acct);
+										  const char *customer, TimestampTz at,
+										  Account *acct);
+extern int	points_expire_due(const PointsType *type, const char *customer,
+							  Account *acct, TimestampTz at);
 extern void points_store_account(Account *acct, TimestampTz at);
 extern int64 points_available(const Account *acct, TimestampTz at, bool past);
 extern int64 points_insert_lot(const PointsType *type, const char *customer,
@@ -184,7 +194,7 @@ extern void points_find_lot(int64 lot_id, char **type_code, char **customer);
 extern void points_read_lot(int64 lot_id, Lot *lot);
 extern void points_store_lot(const Lot *lot, int64 remaining);
 extern int64 points_insert_entry(const PointsType *type, const char *customer,
-								 const Account *acct, const EntryRow *row);
+								 Account *acct, const EntryRow *row);
 extern ClawbackPolicy points_parse_clawback(const char *s);
 extern int	points_draw(const PointsType *type, Account *acct, int64 amount,
 						TimestampTz at, Draw **draws);

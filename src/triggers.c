@@ -211,7 +211,7 @@ points_check_type(PG_FUNCTION_ARGS)
 	char	   *s;
 	int32		scale;
 	Datum		d;
-	static const char *const intervals[] = {"validity", "hold_timeout"};
+	static const char *const intervals[] = {"validity", "hold_timeout", "inactivity"};
 	size_t		i;
 
 	require_before(td, "points_check_type");

@@ -24,6 +24,7 @@ CREATE TABLE @extschema@.types (
     min_redeem_points numeric CHECK (min_redeem_points >= 0),
     max_redeem_points numeric CHECK (max_redeem_points > 0),
     hold_timeout      interval NOT NULL DEFAULT '15 minutes',
+    inactivity        interval,
     clawback_policy   text NOT NULL DEFAULT 'reject',
     enabled           boolean NOT NULL DEFAULT true,
     created_at        timestamptz NOT NULL DEFAULT pg_catalog.now()
@@ -56,10 +57,14 @@ CREATE TABLE @extschema@.accounts (
     next_expiry_at timestamptz NOT NULL DEFAULT 'infinity',
     vested_at      timestamptz NOT NULL DEFAULT '-infinity',
     last_at        timestamptz NOT NULL DEFAULT '-infinity',
+    last_activity_at timestamptz NOT NULL DEFAULT '-infinity',
+    inactive_at    timestamptz NOT NULL DEFAULT 'infinity',
     created_at     timestamptz NOT NULL DEFAULT pg_catalog.now(),
     UNIQUE (type, customer)
 ) WITH (fillfactor = 80);
 COMMENT ON TABLE @extschema@.accounts IS 'Cached figures of each (type, customer), in units; read points.balances';
+-- The sweep finds accounts lapsed for inactivity (types with an inactivity policy).
+CREATE INDEX accounts_inactive ON @extschema@.accounts (inactive_at) WHERE inactive_at < 'infinity';
 
 -- Lots: every credit is a lot with its own amount, remaining and validity.
 -- "open" is derived, so updates that leave a lot open stay HOT.
@@ -451,7 +456,8 @@ COMMENT ON VIEW @extschema@.grants IS 'Every grant, amounts in points';
 CREATE VIEW @extschema@.balances AS
 SELECT a.type, a.customer,
        @extschema@.from_units(
-           CASE WHEN a.next_expiry_at > pg_catalog.now() AND a.vested_at <= pg_catalog.now()
+           CASE WHEN a.inactive_at <= pg_catalog.now() THEN 0
+                WHEN a.next_expiry_at > pg_catalog.now() AND a.vested_at <= pg_catalog.now()
                 THEN a.balance + a.debt
                 ELSE (SELECT coalesce(sum(l.remaining), 0)::bigint FROM @extschema@.lots l
                       WHERE l.account_id = a.id AND l.open
@@ -470,13 +476,15 @@ JOIN @extschema@.types t ON t.code = a.type
 CROSS JOIN LATERAL (
     SELECT coalesce(sum(l.remaining), 0)::bigint AS unswept
     FROM @extschema@.lots l
-    WHERE l.account_id = a.id AND l.open AND l.expires_at <= pg_catalog.now()
-      AND a.next_expiry_at <= pg_catalog.now()) x
+    WHERE l.account_id = a.id AND l.open
+      AND (l.expires_at <= pg_catalog.now() OR a.inactive_at <= pg_catalog.now())
+      AND (a.next_expiry_at <= pg_catalog.now() OR a.inactive_at <= pg_catalog.now())) x
 LEFT JOIN LATERAL (
     SELECT l.expires_at AS next_expiry_at, sum(l.remaining)::bigint AS next_expiry_amount
     FROM @extschema@.lots l
     WHERE l.account_id = a.id AND l.open AND l.available_at <= pg_catalog.now()
       AND l.expires_at > pg_catalog.now() AND l.expires_at < 'infinity'
+      AND a.inactive_at > pg_catalog.now()
     GROUP BY l.expires_at ORDER BY l.expires_at LIMIT 1) n ON true;
 COMMENT ON VIEW @extschema@.balances IS 'Every account''s figures now, in points';
 
