@@ -5,6 +5,7 @@ EXTVERSION = $(shell sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^']*
 MODULE_big = points
 OBJS = \
 	src/points.o \
+	src/typecache.o \
 	src/amount.o \
 	src/expiry.o \
 	src/ledger.o \

@@ -72,56 +72,8 @@ col_text(int row, int column)
 }
 
 /* ---------------------------------------------------------------------
- * Point types
+ * Point types (loading and caching: typecache.c)
  * --------------------------------------------------------------------- */
-
-PointsType *
-points_load_type(const char *code)
-{
-	static SPIPlanPtr plan = NULL;
-	static const Oid argtypes[] = {TEXTOID};
-	Datum		values[1];
-	PointsType *t;
-	bool		isnull;
-	Datum		d;
-	char	   *s;
-
-	values[0] = CStringGetTextDatum(code);
-	run(points_plan(&plan,
-					"SELECT code, name, name_plural, scale, validity, expiry_rounding,"
-					" time_zone, consume_order, enabled, hold_timeout, clawback_policy,"
-					" inactivity"
-					" FROM points.types WHERE code = $1",
-					1, argtypes),
-		values, NULL, SPI_OK_SELECT);
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("point type \"%s\" does not exist", code),
-				 errhint("Point types are rows of points.types.")));
-
-	t = palloc0(sizeof(PointsType));
-	t->code = col_text(0, 1);
-	t->name = col_text(0, 2);
-	t->name_plural = col_text(0, 3);
-	t->scale = DatumGetInt32(col(0, 4, &isnull));
-	d = col(0, 5, &isnull);
-	t->has_validity = !isnull;
-	if (!isnull)
-		t->validity = *DatumGetIntervalP(d);
-	t->rounding = points_parse_rounding(col_text(0, 6));
-	t->time_zone = col_text(0, 7);
-	s = col_text(0, 8);
-	t->consume_order = strcmp(s, "fifo") == 0 ? CONSUME_FIFO : CONSUME_EXPIRY;
-	t->enabled = DatumGetBool(col(0, 9, &isnull));
-	t->hold_timeout = *DatumGetIntervalP(col(0, 10, &isnull));
-	t->clawback_policy = points_parse_clawback(col_text(0, 11));
-	d = col(0, 12, &isnull);
-	t->has_inactivity = !isnull;
-	if (!isnull)
-		t->inactivity = *DatumGetIntervalP(d);
-	return t;
-}
 
 ClawbackPolicy
 points_parse_clawback(const char *s)

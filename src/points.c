@@ -17,7 +17,7 @@ PG_MODULE_MAGIC;
 void		_PG_init(void);
 
 /* points.notify: announce each balance change on channel "points". */
-bool		points_notify = true;
+bool		points_notify = false;
 
 /*
  * Depth of ledger writes in progress in this backend.  The guard triggers
@@ -65,13 +65,15 @@ void
 _PG_init(void)
 {
 	RegisterXactCallback(points_xact_callback, NULL);
+	points_typecache_init();
 	RegisterSubXactCallback(points_subxact_callback, NULL);
 	DefineCustomBoolVariable("points.notify",
 							 "Announce every balance change on the NOTIFY channel \"points\".",
-							 "Each journal entry sends a JSON payload when its transaction commits; "
-							 "turn off for bulk loads.",
+							 "Each journal entry sends a JSON payload when its transaction commits. "
+							 "Off by default: PostgreSQL serializes the commits of all transactions "
+							 "that sent a notification.",
 							 &points_notify,
-							 true,
+							 false,
 							 PGC_USERSET,
 							 0,
 							 NULL, NULL, NULL);

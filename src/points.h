@@ -159,6 +159,8 @@ extern bool points_interval_positive(const Interval *iv);
 /* ledger.c: queries, types, accounts, lots, entries */
 extern SPIPlanPtr points_plan(SPIPlanPtr *cache, const char *sql, int nargs,
 							  const Oid *argtypes);
+/* typecache.c */
+extern void points_typecache_init(void);
 extern PointsType *points_load_type(const char *code);
 extern bool points_get_account(const PointsType *type, const char *customer,
 							   bool lock, Account *acct);

@@ -35,6 +35,11 @@ CREATE FUNCTION @extschema@.check_type() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'points_check_type';
 CREATE TRIGGER check_type BEFORE INSERT OR UPDATE ON @extschema@.types
     FOR EACH ROW EXECUTE FUNCTION @extschema@.check_type();
+-- Backends cache types; a change tells them all to reload at commit.
+CREATE FUNCTION @extschema@.types_changed() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'points_types_changed';
+CREATE TRIGGER types_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.types
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.types_changed();
 
 ----------------------------------------------------------------------
 -- Ledger storage.  Amounts are bigint units of 10^-scale of the type.

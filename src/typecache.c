@@ -1,0 +1,194 @@
+/*
+ * typecache.c
+ *		Point types, loaded from points.types and cached per backend.
+ *
+ * Every operation needs its type's settings; reading points.types each time
+ * costs a statement.  The cache is invalidated through the relcache: a
+ * statement trigger on points.types (points_types_changed) queues a relcache
+ * invalidation of the table, which every backend receives when the change
+ * commits (and the changing backend at once).  Invalidation only marks the
+ * cache stale, since it can arrive in the middle of an operation (while a
+ * lock is taken); the cache is rebuilt by the next lookup, and lookups hand
+ * out copies.
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "points.h"
+
+typedef struct TypeCacheEntry
+{
+	char		code[NAMEDATALEN * 2];	/* hash key; longer codes are not cached */
+	PointsType	type;
+} TypeCacheEntry;
+
+static MemoryContext cache_cxt = NULL;
+static HTAB *cache = NULL;
+static bool cache_stale = true;
+static Oid	types_relid = InvalidOid;
+
+static void
+types_invalidated(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == types_relid)
+	{
+		cache_stale = true;
+		types_relid = InvalidOid;	/* the extension may have been recreated */
+	}
+}
+
+void
+points_typecache_init(void)
+{
+	CacheRegisterRelcacheCallback(types_invalidated, (Datum) 0);
+}
+
+static void
+reset_cache(void)
+{
+	HASHCTL		ctl;
+
+	if (cache_cxt == NULL)
+		cache_cxt = AllocSetContextCreate(TopMemoryContext, "points type cache",
+										  ALLOCSET_SMALL_SIZES);
+	else
+		MemoryContextReset(cache_cxt);
+	ctl.keysize = sizeof(((TypeCacheEntry *) 0)->code);
+	ctl.entrysize = sizeof(TypeCacheEntry);
+	ctl.hcxt = cache_cxt;
+	cache = hash_create("points types", 16, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	types_relid = get_relname_relid("types", get_namespace_oid("points", false));
+	cache_stale = false;
+}
+
+static char *
+col_text(int column)
+{
+	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, column);
+}
+
+static Datum
+col(int column, bool *isnull)
+{
+	return SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, column, isnull);
+}
+
+/* Read one type from points.types into *t (strings palloc'd by SPI). */
+static void
+read_type(const char *code, PointsType *t)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid argtypes[] = {TEXTOID};
+	Datum		values[1];
+	bool		isnull;
+	Datum		d;
+
+	values[0] = CStringGetTextDatum(code);
+	if (SPI_execute_plan(points_plan(&plan,
+									 "SELECT code, name, name_plural, scale, validity, expiry_rounding,"
+									 " time_zone, consume_order, enabled, hold_timeout, clawback_policy,"
+									 " inactivity"
+									 " FROM points.types WHERE code = $1",
+									 1, argtypes),
+						 values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "points: type lookup failed");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("point type \"%s\" does not exist", code),
+				 errhint("Point types are rows of points.types.")));
+
+	memset(t, 0, sizeof(PointsType));
+	t->code = col_text(1);
+	t->name = col_text(2);
+	t->name_plural = col_text(3);
+	t->scale = DatumGetInt32(col(4, &isnull));
+	d = col(5, &isnull);
+	t->has_validity = !isnull;
+	if (!isnull)
+		t->validity = *DatumGetIntervalP(d);
+	t->rounding = points_parse_rounding(col_text(6));
+	t->time_zone = col_text(7);
+	t->consume_order = strcmp(col_text(8), "fifo") == 0 ? CONSUME_FIFO : CONSUME_EXPIRY;
+	t->enabled = DatumGetBool(col(9, &isnull));
+	t->hold_timeout = *DatumGetIntervalP(col(10, &isnull));
+	t->clawback_policy = points_parse_clawback(col_text(11));
+	d = col(12, &isnull);
+	t->has_inactivity = !isnull;
+	if (!isnull)
+		t->inactivity = *DatumGetIntervalP(d);
+}
+
+/* A copy of `t` whose strings live in `cxt`. */
+static PointsType *
+copy_type(const PointsType *t, MemoryContext cxt, PointsType *into)
+{
+	if (into == NULL)
+		into = MemoryContextAlloc(cxt, sizeof(PointsType));
+	*into = *t;
+	into->code = MemoryContextStrdup(cxt, t->code);
+	into->name = MemoryContextStrdup(cxt, t->name);
+	into->name_plural = MemoryContextStrdup(cxt, t->name_plural);
+	into->time_zone = MemoryContextStrdup(cxt, t->time_zone);
+	return into;
+}
+
+/*
+ * The settings of point type `code` (42704 when there is none), as a copy
+ * the caller may keep for the rest of the operation.  Called inside SPI.
+ */
+PointsType *
+points_load_type(const char *code)
+{
+	TypeCacheEntry *entry;
+	PointsType	loaded;
+	bool		found;
+
+	if (cache_stale || cache == NULL)
+		reset_cache();
+	if (strlen(code) >= sizeof(entry->code))
+	{
+		read_type(code, &loaded);
+		return copy_type(&loaded, CurrentMemoryContext, NULL);
+	}
+	entry = hash_search(cache, code, HASH_FIND, &found);
+	if (!found)
+	{
+		read_type(code, &loaded);
+		/* the read may have processed an invalidation: start over */
+		if (cache_stale)
+			reset_cache();
+		entry = hash_search(cache, code, HASH_ENTER, &found);
+		copy_type(&loaded, cache_cxt, &entry->type);
+	}
+	return copy_type(&entry->type, CurrentMemoryContext, NULL);
+}
+
+/*
+ * points.types_changed(): AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+ * (statement) on points.types.  Tells every backend to drop its cached
+ * types when this transaction commits.
+ */
+PG_FUNCTION_INFO_V1(points_types_changed);
+Datum
+points_types_changed(PG_FUNCTION_ARGS)
+{
+	TriggerData *td;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("points_types_changed: not called by trigger manager")));
+	td = (TriggerData *) fcinfo->context;
+	CacheInvalidateRelcache(td->tg_relation);
+	return PointerGetDatum(NULL);
+}
