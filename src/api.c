@@ -13,6 +13,8 @@
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
+#include "miscadmin.h"
+#include "utils/datetime.h"
 #include "utils/timestamp.h"
 
 #include "points.h"
@@ -107,6 +109,29 @@ points_require_enabled(const PointsType *type, const char *what)
 				 errhint("Admin grants and adjustments still work; enable the type with UPDATE points.types SET enabled = true.")));
 }
 
+/*
+ * A time as a request argument: ISO 8601 in UTC, whatever the session's
+ * TimeZone and DateStyle, so that a retry from another session compares
+ * equal.
+ */
+char *
+points_timestamp_key(TimestampTz t)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+	char		buf[MAXDATELEN + 1];
+
+	if (TIMESTAMP_NOT_FINITE(t))
+		EncodeSpecialTimestamp(t, buf);
+	else if (timestamp2tm(t, NULL, &tm, &fsec, NULL, NULL) == 0)
+		EncodeDateTime(&tm, fsec, false, 0, NULL, USE_ISO_DATES, buf);
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range")));
+	return psprintf("%s+00", buf);
+}
+
 char *
 points_timestamp_text(TimestampTz t)
 {
@@ -177,8 +202,8 @@ points_grant(PG_FUNCTION_ARGS)
 	args[1] = points_units_to_cstring(amount, type->scale);
 	args[2] = reason;
 	args[3] = note;
-	args[4] = fixed_expiry ? points_timestamp_text(expires_at) : NULL;
-	args[5] = PG_ARGISNULL(7) ? NULL : points_timestamp_text(available_at);
+	args[4] = fixed_expiry ? points_timestamp_key(expires_at) : NULL;
+	args[5] = PG_ARGISNULL(7) ? NULL : points_timestamp_key(available_at);
 	args[6] = pending ? "pending" : "active";
 	points_write_begin();
 	if (!points_request_begin(type, "grant", ref, customer,
@@ -432,7 +457,24 @@ points_account(PG_FUNCTION_ARGS)
 	values[9] = NumericGetDatum(points_units_to_numeric(acct.spent, type->scale));
 	values[10] = NumericGetDatum(points_units_to_numeric(points_add(acct.expired, unswept),
 														 type->scale));
-	nulls[11] = true;			/* tier: set by the tiers feature */
+	/* tier: the customer's tier at `at`, by points.tier() (src/earn.c) */
+	{
+		static SPIPlanPtr tier_plan = NULL;
+		static const Oid tier_types[] = {TEXTOID, TEXTOID, TIMESTAMPTZOID};
+		Datum		tier_args[3];
+
+		tier_args[0] = CStringGetTextDatum(type->code);
+		tier_args[1] = CStringGetTextDatum(customer);
+		tier_args[2] = TimestampTzGetDatum(at);
+		if (SPI_execute_plan(points_plan(&tier_plan,
+										 "SELECT points.tier($1, $2, $3)",
+										 3, tier_types),
+							 tier_args, NULL, true, 1) != SPI_OK_SELECT ||
+			SPI_processed != 1)
+			elog(ERROR, "points: tier query failed");
+		values[11] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+								   1, &nulls[11]);
+	}
 	tuple = heap_form_tuple(desc, values, nulls);
 	tuple = SPI_copytuple(tuple);
 	SPI_finish();

@@ -6,6 +6,7 @@
  */
 #include "postgres.h"
 
+#include "common/int.h"
 #include "fmgr.h"
 #include "pgtime.h"
 #include "utils/builtins.h"
@@ -50,17 +51,27 @@ points_interval_positive(const Interval *iv)
 }
 
 /*
- * `from` plus `iv` on the local calendar of the type's time zone (so that
- * "6 months" means six calendar months there, across DST changes).
- * Returns the local timestamp (without time zone).
+ * `from` plus `iv` the way timestamptz + interval does it with TimeZone set
+ * to the type's zone: months and days on the local calendar (so "6 months"
+ * means six calendar months there and a day keeps its wall-clock time
+ * across DST changes), then the time part as elapsed time.
  */
-static Datum
-local_add(const PointsType *type, Datum zone, TimestampTz from, const Interval *iv)
+static TimestampTz
+add_in_zone(Datum zone, TimestampTz from, const Interval *iv)
 {
-	Datum		local = DirectFunctionCall2(timestamptz_zone, zone,
-											TimestampTzGetDatum(from));
+	Interval	calendar = {0, iv->day, iv->month};
+	Datum		local;
+	TimestampTz result;
 
-	return DirectFunctionCall2(timestamp_pl_interval, local, IntervalPGetDatum(iv));
+	local = DirectFunctionCall2(timestamptz_zone, zone, TimestampTzGetDatum(from));
+	local = DirectFunctionCall2(timestamp_pl_interval, local,
+								IntervalPGetDatum(&calendar));
+	result = DatumGetTimestampTz(DirectFunctionCall2(timestamp_zone, zone, local));
+	if (pg_add_s64_overflow(result, iv->time, &result) || !IS_VALID_TIMESTAMP(result))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range")));
+	return result;
 }
 
 /* The time an account without activity since `from` goes inactive. */
@@ -72,23 +83,21 @@ points_inactive_at(const PointsType *type, TimestampTz from)
 	if (!type->has_inactivity)
 		return DT_NOEND;
 	zone = CStringGetTextDatum(type->time_zone);
-	return DatumGetTimestampTz(DirectFunctionCall2(timestamp_zone, zone,
-												   local_add(type, zone, from,
-															 &type->inactivity)));
+	return add_in_zone(zone, from, &type->inactivity);
 }
 
 /*
  * The expiry of points that become valid at `from` under the type's policy:
- * infinity without a validity; otherwise from + validity computed on the
- * local calendar of the type's time zone (so "6 months" means six calendar
- * months there), then moved to the end of the day, week (ISO, weeks end on
- * Sunday), month or year that contains it.
+ * infinity without a validity; otherwise from + validity in the type's time
+ * zone (add_in_zone), then moved to the end of the local day, week (ISO:
+ * weeks end on Sunday), month or year that contains it.
  */
 TimestampTz
 points_expiry(const PointsType *type, TimestampTz from)
 {
 	Datum		zone;
 	Datum		local;
+	TimestampTz expiry;
 	const char *unit = NULL;
 	Interval	step = {0, 0, 0};
 
@@ -96,7 +105,7 @@ points_expiry(const PointsType *type, TimestampTz from)
 		return DT_NOEND;
 
 	zone = CStringGetTextDatum(type->time_zone);
-	local = local_add(type, zone, from, &type->validity);
+	expiry = add_in_zone(zone, from, &type->validity);
 	switch (type->rounding)
 	{
 		case ROUND_NONE:
@@ -118,11 +127,10 @@ points_expiry(const PointsType *type, TimestampTz from)
 			step.month = 12;
 			break;
 	}
-	if (unit != NULL)
-	{
-		local = DirectFunctionCall2(timestamp_trunc, CStringGetTextDatum(unit), local);
-		local = DirectFunctionCall2(timestamp_pl_interval, local,
-									IntervalPGetDatum(&step));
-	}
+	if (unit == NULL)
+		return expiry;
+	local = DirectFunctionCall2(timestamptz_zone, zone, TimestampTzGetDatum(expiry));
+	local = DirectFunctionCall2(timestamp_trunc, CStringGetTextDatum(unit), local);
+	local = DirectFunctionCall2(timestamp_pl_interval, local, IntervalPGetDatum(&step));
 	return DatumGetTimestampTz(DirectFunctionCall2(timestamp_zone, zone, local));
 }

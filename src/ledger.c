@@ -166,7 +166,7 @@ points_lock_account(const PointsType *type, const char *customer,
 	if (!points_get_account(type, customer, true, acct))
 		return false;
 	if (acct->inactive_at <= at)
-		(void) points_expire_due(type, customer, acct, at);
+		(void) points_expire_due(type, customer, acct, at, PG_INT32_MAX - 1);
 	return true;
 }
 
@@ -1036,31 +1036,35 @@ points_store_lot(const Lot *lot, int64 remaining)
 }
 
 /*
- * Expire the locked account's lots that are due at `at`: past their own
- * expiry, or all of them once the account is inactive.  One expire entry
- * per lot, dated when its points lapsed.  Returns the number of lots.
+ * Expire up to `limit` of the locked account's lots that are due at `at`:
+ * past their own expiry, or all of them once the account is inactive.  One
+ * expire entry per lot, dated when its points lapsed.  Returns the number
+ * of lots expired.
  */
 int
 points_expire_due(const PointsType *type, const char *customer, Account *acct,
-				  TimestampTz at)
+				  TimestampTz at, int limit)
 {
 	static SPIPlanPtr plan = NULL;
-	static const Oid argtypes[] = {INT8OID, TIMESTAMPTZOID};
+	static const Oid argtypes[] = {INT8OID, TIMESTAMPTZOID, INT4OID};
 	bool		inactive = acct->inactive_at <= at;
-	Datum		values[2];
+	Datum		values[3];
 	Draw	   *due;
 	int			ndue;
 	int			i;
 
 	values[0] = Int64GetDatum(acct->id);
 	values[1] = TimestampTzGetDatum(inactive ? DT_NOEND : at);
+	values[2] = Int32GetDatum(limit + 1);	/* one more: is anything left? */
 	run(points_plan(&plan,
 					"SELECT id, remaining, expires_at FROM points.lots"
 					" WHERE account_id = $1 AND open AND expires_at <= $2"
-					" ORDER BY expires_at, id",
-					2, argtypes),
+					" ORDER BY expires_at, id LIMIT $3",
+					3, argtypes),
 		values, NULL, SPI_OK_SELECT);
-	ndue = (int) SPI_processed;
+	ndue = (int) Min(SPI_processed, (uint64) limit);
+	if (SPI_processed > (uint64) limit)
+		inactive = false;		/* more to lapse: keep the deadline */
 	due = palloc(Max(ndue, 1) * sizeof(Draw));
 	for (i = 0; i < ndue; i++)
 	{

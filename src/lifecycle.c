@@ -147,7 +147,7 @@ points_hold(PG_FUNCTION_ARGS)
 
 	args[0] = customer;
 	args[1] = points_units_to_cstring(amount, type->scale);
-	args[2] = PG_ARGISNULL(4) ? NULL : points_timestamp_text(until);
+	args[2] = PG_ARGISNULL(4) ? NULL : points_timestamp_key(until);
 	args[3] = note;
 	points_write_begin();
 	if (!points_request_begin(type, "hold", ref, customer,

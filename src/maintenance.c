@@ -13,9 +13,9 @@
 
 #include "points.h"
 
-/* Expire what is due at `at` in one account, locked by the caller. */
+/* Expire up to `limit` lots due at `at` in one account, locked by the caller. */
 static int
-expire_account(int64 account_id, TimestampTz at)
+expire_account(int64 account_id, TimestampTz at, int limit)
 {
 	static SPIPlanPtr plan = NULL;
 	static const Oid argtypes[] = {INT8OID};
@@ -34,7 +34,7 @@ expire_account(int64 account_id, TimestampTz at)
 	type = points_load_type(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
 	if (!points_get_account(type, customer, true, &acct))
 		elog(ERROR, "points: account " INT64_FORMAT " vanished", account_id);
-	return points_expire_due(type, customer, &acct, at);
+	return points_expire_due(type, customer, &acct, at, limit);
 }
 
 /*
@@ -96,8 +96,8 @@ points_expire(PG_FUNCTION_ARGS)
 	if (!isnull)
 	{
 		naccounts = points_lock_idle_accounts(values[0], &accounts);
-		for (i = 0; i < naccounts; i++)
-			expired += expire_account(accounts[i], at);
+		for (i = 0; i < naccounts && expired < batch; i++)
+			expired += expire_account(accounts[i], at, batch - expired);
 	}
 
 	points_write_end();

@@ -134,6 +134,7 @@ extern int64 points_arg_amount(FunctionCallInfo fcinfo, int n, const char *name,
 extern void points_require_enabled(const struct PointsType *type,
 								   const char *what);
 extern char *points_timestamp_text(TimestampTz t);
+extern char *points_timestamp_key(TimestampTz t);
 
 /* points.c: settings and the write guard */
 extern bool points_notify;
@@ -170,7 +171,7 @@ extern void points_lock_or_create_account(const PointsType *type,
 										  const char *customer, TimestampTz at,
 										  Account *acct);
 extern int	points_expire_due(const PointsType *type, const char *customer,
-							  Account *acct, TimestampTz at);
+							  Account *acct, TimestampTz at, int limit);
 extern void points_store_account(Account *acct, TimestampTz at);
 extern int64 points_available(const Account *acct, TimestampTz at, bool past);
 extern int64 points_insert_lot(const PointsType *type, const char *customer,

@@ -20,7 +20,7 @@ typedef struct Check
 } Check;
 
 /* An entry's amount in units of its type's scale. */
-#define UNITS(col) "(" col " * pg_catalog.power(10::numeric, t.scale))::bigint"
+#define UNITS(col) "((" col ") * pg_catalog.power(10::numeric, t.scale))::bigint"
 
 static const Check checks[] = {
 	{"lot_remaining_range",

@@ -446,14 +446,21 @@ SELECT l.id, l.type, l.customer,
        l.reason, l.ref,
        CASE
            WHEN l.status <> 'active' THEN l.status
+           -- lapsed with points left, swept (an expire entry took them) or not
+           WHEN (l.expires_at <= pg_catalog.now() OR a.inactive_at <= pg_catalog.now())
+                AND (l.remaining > 0 OR EXISTS (
+                    SELECT 1 FROM @extschema@.allocations x
+                    JOIN @extschema@.entries e ON e.id = x.entry_id
+                    WHERE x.lot_id = l.id AND e.kind = 'expire'))
+               THEN 'expired'
            WHEN l.remaining = 0 THEN 'used'
-           WHEN l.expires_at <= pg_catalog.now() THEN 'expired'
            WHEN l.available_at > pg_catalog.now() THEN 'vesting'
            ELSE 'active'
        END AS status,
        l.available_at, l.expires_at, l.at, l.note, l.recorded_at
 FROM @extschema@.lots l
-JOIN @extschema@.types t ON t.code = l.type;
+JOIN @extschema@.types t ON t.code = l.type
+JOIN @extschema@.accounts a ON a.id = l.account_id;
 COMMENT ON VIEW @extschema@.grants IS 'Every grant, amounts in points';
 
 -- Available is the cached balance unless a lot expired or is still vesting
