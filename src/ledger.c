@@ -23,12 +23,19 @@
 /* Rows fetched at a time while walking an account's open lots. */
 #define DRAW_BATCH 32
 
+/*
+ * The kept plan of `sql`, prepared on first use.  Plans are generic: each
+ * query's shape and indexes fit every parameter value, and a custom plan
+ * would be planned again at every call (the plan cache keeps choosing them
+ * for these small queries, at a cost larger than the query's own).
+ */
 SPIPlanPtr
 points_plan(SPIPlanPtr *cache, const char *sql, int nargs, const Oid *argtypes)
 {
 	if (*cache == NULL)
 	{
-		SPIPlanPtr	plan = SPI_prepare(sql, nargs, (Oid *) argtypes);
+		SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, (Oid *) argtypes,
+											  CURSOR_OPT_GENERIC_PLAN);
 
 		if (plan == NULL)
 			elog(ERROR, "points: SPI_prepare failed for \"%s\": %s",
