@@ -40,9 +40,84 @@ SELECT o.type AS kind, count(*) AS n,
 -- pg_cron runs its jobs in this database.
 SELECT current_setting('cron.database_name') AS cron_database;
 
--- 2. Point types: to come.
--- 3. Earning: to come.
--- 4. Spending: to come.
--- 5. Expiry: to come.
--- 6. Reports: to come.
--- 7. Checks: to come.
+\echo
+\echo '== 2. Point types =='
+\echo
+
+-- A coffee chain in Kuala Lumpur: whole stars that last 12 months, to the end
+-- of the local day; 100 stars = MYR 1.00.  A coaching business: session
+-- credits that never expire, half credits allowed.
+INSERT INTO points.types (code, name, name_plural, scale, validity, expiry_rounding,
+                          time_zone, redeem_points, redeem_value, currency, hold_timeout)
+VALUES ('stars', 'star', 'stars', 0, '12 months', 'day',
+        'Asia/Kuala_Lumpur', 100, 1.00, 'MYR', '30 minutes'),
+       ('sessions', 'session credit', 'session credits', 1, NULL, 'none',
+        'UTC', NULL, NULL, NULL, '1 day');
+SELECT code, name_plural, scale, validity, expiry_rounding, time_zone FROM points.types ORDER BY code;
+
+\echo
+\echo '== 3. Earning =='
+\echo
+
+-- Grants: each with its own expiry, computed once from the policy in force.
+-- The ref makes a webhook retry harmless: the second call returns the first
+-- grant's id and changes nothing.
+SELECT points.grant('stars', 'aisyah', 500, reason => 'purchase', ref => 'order-1001',
+                    at => now() - interval '13 months') AS old_grant;
+SELECT points.grant('stars', 'aisyah', 1200, reason => 'purchase', ref => 'order-1042',
+                    at => now() - interval '2 months') AS grant_id;
+SELECT points.grant('stars', 'aisyah', 1200, reason => 'purchase', ref => 'order-1042',
+                    at => now() - interval '2 months') AS same_grant_id;
+SELECT points.grant('stars', 'ben', 300, reason => 'signup', at => now() - interval '10 days');
+-- Points that vest after the returns window, and points pending payment.
+SELECT points.grant('stars', 'ben', 250, reason => 'purchase',
+                    available_at => now() + interval '14 days') AS vesting;
+SELECT points.grant('stars', 'chen', 800, reason => 'purchase', pending => true) AS pending_grant \gset
+SELECT points.grant('sessions', 'dana', 10, reason => 'package of 10', at => now() - interval '1 month');
+
+SELECT id, customer, amount, remaining, status, expires_at FROM points.grants ORDER BY id;
+
+\echo
+\echo '== 4. Spending =='
+\echo
+
+-- A redemption draws the earliest-expiring grants first.
+SELECT points.consume('stars', 'aisyah', 300, ref => 'order-1077') AS consume_entry;
+-- Checkout: hold points while the payment runs, then capture part of them.
+SELECT points.hold('stars', 'aisyah', 400, ref => 'order-1080') AS hold_id \gset
+SELECT points.capture(:hold_id, 350) AS capture_entry \gset
+-- A returned item: refund the spent points to the grants they came from.
+SELECT points.refund(:capture_entry, 100, ref => 'return-1080-1');
+-- The payment for chen's order went through.
+SELECT points.confirm(:pending_grant);
+-- Half a coaching session used; a credit passed to a colleague keeps its expiry.
+SELECT points.consume('sessions', 'dana', 1.5);
+SELECT points.transfer('sessions', 'dana', 'eli', 2);
+
+\echo
+\echo '== 5. Expiry =='
+\echo
+
+-- aisyah's first grant lapsed a month ago: balances never count it, and the
+-- sweep journals it (pg_cron runs this as points.run_maintenance()).
+SELECT points.expire() AS grants_expired;
+
+\echo
+\echo '== 6. Reports =='
+\echo
+
+SELECT type, customer, available, held, pending, lifetime_earned, lifetime_spent,
+       lifetime_expired, next_expiry_at::date, next_expiry_amount
+  FROM points.balances ORDER BY type, customer;
+SELECT type, customer, points.format(type, available) AS balance
+  FROM points.outstanding ORDER BY type, customer;
+SELECT customer, kind, amount, balance, note
+  FROM points.history WHERE type = 'stars' AND customer = 'aisyah' ORDER BY id;
+SELECT * FROM points.account('stars', 'aisyah');
+
+\echo
+\echo '== 7. Checks =='
+\echo
+
+-- Every invariant of the ledger, re-derived from grants and entries: no rows.
+SELECT * FROM points.verify();

@@ -162,7 +162,9 @@ SELECT * FROM pg_temp.state('ex_plain');
 -- one expires first: it has expired.
 SELECT points.consume('ex_plain', 'xena', 10, at => '2022-06-02 00:00+00') AS x1 \gset
 SELECT * FROM pg_temp.drawn(:x1);
--- The expired points show as expired (not yet swept), not as available.
+-- The expired points show as expired, not as available: the consume
+-- journaled their expiry first (an operation expires its account's due
+-- grants before it runs, so the running balance is always right).
 SELECT available, next_expiry_at, lifetime_earned, lifetime_spent, lifetime_expired
   FROM points.account('ex_plain', 'xena', '2022-06-02 00:00+00');
 SELECT note, remaining FROM points.grants WHERE type = 'ex_plain' AND customer = 'xena' ORDER BY id;

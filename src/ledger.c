@@ -161,10 +161,13 @@ points_get_account(const PointsType *type, const char *customer, bool lock,
 }
 
 /*
- * Lock the account for an operation at business time `at`.  When the type's
- * inactivity policy has lapsed the account by then, its points expire
- * first, so that new activity cannot revive them.  Returns false when the
- * customer has no account.
+ * Lock the account for an operation at business time `at`.  Points that have
+ * lapsed by then (grants past their expiry, or the whole balance when the
+ * type's inactivity policy has lapsed the account) are expired first, with
+ * their expire entries: so the journal's running balance is always the
+ * balance the customer had, and new activity cannot revive lapsed points.
+ * The check is O(1) on the cached bounds.  Returns false when the customer
+ * has no account.
  */
 bool
 points_lock_account(const PointsType *type, const char *customer,
@@ -172,7 +175,7 @@ points_lock_account(const PointsType *type, const char *customer,
 {
 	if (!points_get_account(type, customer, true, acct))
 		return false;
-	if (acct->inactive_at <= at)
+	if (acct->inactive_at <= at || acct->next_expiry_at <= at)
 		(void) points_expire_due(type, customer, acct, at, PG_INT32_MAX - 1);
 	return true;
 }
@@ -763,38 +766,64 @@ update_lot(SPIPlanPtr *cache, const char *sql, int nargs, const Oid *argtypes,
 }
 
 /*
- * Repay the account's debt from a lot that just became active: the lot's
- * points go to the debt first, journaled as a repay entry.
+ * Repay the account's debt from its open lots, vesting ones included:
+ * whatever points the account gets (a grant, a confirmation, a release or a
+ * refund) go to its debt first, so that an account with debt has nothing
+ * left in any lot.  One repay entry; the balance (remaining less debt) does
+ * not change.
  */
 void
-points_repay_debt(const PointsType *type, const char *customer, Account *acct,
-				  int64 lot_id, int64 lot_amount, TimestampTz expires_at,
-				  TimestampTz at)
+points_settle_debt(const PointsType *type, const char *customer, Account *acct,
+				   TimestampTz at)
 {
+	static SPIPlanPtr plan = NULL;
+	static const Oid argtypes[] = {INT8OID};
+	Datum		values[1];
 	EntryRow	row = {0};
-	Draw		draw;
+	Draw	   *draws;
+	int			ndraws = 0;
+	int64		left = acct->debt;
 	int64		entry_id;
+	uint64		i;
 
 	if (acct->debt <= 0)
 		return;
-	draw.lot_id = lot_id;
-	draw.amount = Min(acct->debt, lot_amount);
-	draw.expires_at = expires_at;
-	draw.exhausted = draw.amount == lot_amount;
+	values[0] = Int64GetDatum(acct->id);
+	run(points_plan(&plan,
+					"SELECT id, remaining, expires_at FROM points.lots"
+					" WHERE account_id = $1 AND open"
+					" ORDER BY expires_at, available_at, id",
+					1, argtypes),
+		values, NULL, SPI_OK_SELECT);
+	draws = palloc(Max(SPI_processed, 1) * sizeof(Draw));
+	for (i = 0; i < SPI_processed && left > 0; i++)
+	{
+		bool		isnull;
+		int64		remaining = col_int64(i, 2);
 
-	acct->debt -= draw.amount;	/* balance = remaining - debt: unchanged */
+		draws[ndraws].lot_id = col_int64(i, 1);
+		draws[ndraws].amount = Min(remaining, left);
+		draws[ndraws].expires_at = DatumGetTimestampTz(col(i, 3, &isnull));
+		draws[ndraws].exhausted = draws[ndraws].amount == remaining;
+		left -= draws[ndraws].amount;
+		ndraws++;
+	}
+	if (ndraws == 0)
+		return;
+
 	row.kind = "repay";
-	row.debt = -draw.amount;
-	row.lot_id = lot_id;
+	row.debt = -(acct->debt - left);
+	row.lot_id = ndraws == 1 ? draws[0].lot_id : 0;	/* else: see allocations */
 	row.at = at;
+	acct->debt = left;
 	entry_id = points_insert_entry(type, customer, acct, &row);
-	points_apply_draws(acct, entry_id, &draw, 1, at);
+	points_apply_draws(acct, entry_id, draws, ndraws, at);
 }
 
 /*
  * Credit a lot to the locked account and journal it (kind from `row`,
  * whose amount/pending are filled in here); an active lot repays debt
- * first.  `earned` counts the lot in lifetime earned.  Returns the entry id
+ * first (points_settle_debt).  `earned` counts the lot in lifetime earned.  Returns the entry id
  * of the credit; *lot_id gets the lot's.
  */
 int64
@@ -815,8 +844,7 @@ points_credit(const PointsType *type, const char *customer, Account *acct,
 	row->lot_id = *lot_id;
 	entry_id = points_insert_entry(type, customer, acct, row);
 	if (!pending)
-		points_repay_debt(type, customer, acct, *lot_id, amount, expires_at,
-						  row->at);
+		points_settle_debt(type, customer, acct, row->at);
 	points_store_account(acct, row->at);
 	return entry_id;
 }
@@ -969,6 +997,7 @@ points_return(const PointsType *type, const char *customer, Account *acct,
 								 false, false, false, &lot_id);
 		}
 	}
+	points_settle_debt(type, customer, acct, row->at);
 	return entry_id;
 }
 

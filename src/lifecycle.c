@@ -386,7 +386,7 @@ points_refund(PG_FUNCTION_ARGS)
 		  (strcmp(kind, "adjust") == 0 && spent > 0)))
 		ereport(ERROR,
 				(errcode(ERRCODE_POINTS_WRONG_STATE),
-				 errmsg("entry " INT64_FORMAT " is a %s, not a debit that can be refunded",
+				 errmsg("entry " INT64_FORMAT " (%s) is not a debit that can be refunded",
 						debit_id, kind),
 				 errhint("Refund consume, capture, redeem or negative adjust entries.")));
 
@@ -573,6 +573,8 @@ points_revoke(PG_FUNCTION_ARGS)
 				ndraws = points_draw(type, &acct, from_other, at, &draws);
 				points_apply_draws(&acct, entry_id, draws, ndraws, at);
 			}
+			/* a new debt takes what is still vesting */
+			points_settle_debt(type, customer, &acct, at);
 		}
 		points_store_account(&acct, at);
 		points_request_end(type, "revoke", ref, entry_id);
@@ -633,8 +635,7 @@ points_confirm(PG_FUNCTION_ARGS)
 		row.lot_id = lot_id;
 		row.at = at;
 		(void) points_insert_entry(type, customer, &acct, &row);
-		points_repay_debt(type, customer, &acct, lot_id, lot.amount,
-						  lot.expires_at, at);
+		points_settle_debt(type, customer, &acct, at);
 		points_store_account(&acct, at);
 	}
 	points_write_end();

@@ -179,9 +179,8 @@ extern int64 points_insert_lot(const PointsType *type, const char *customer,
 							   const char *ref, const char *note,
 							   TimestampTz available_at, TimestampTz expires_at,
 							   bool fixed_expiry, bool pending, TimestampTz at);
-extern void points_repay_debt(const PointsType *type, const char *customer,
-							  Account *acct, int64 lot_id, int64 lot_amount,
-							  TimestampTz expires_at, TimestampTz at);
+extern void points_settle_debt(const PointsType *type, const char *customer,
+							   Account *acct, TimestampTz at);
 extern int64 points_credit(const PointsType *type, const char *customer,
 						   Account *acct, int64 amount, const char *reason,
 						   EntryRow *row, TimestampTz available_at,

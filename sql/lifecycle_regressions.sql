@@ -1,0 +1,41 @@
+-- Regressions of the order lifecycle: each block pins a defect found by the
+-- lifecycle suites.  Whatever points an account with debt gets back (a
+-- release, a refund, a vesting grant) repay the debt first, so an account
+-- never holds points and debt at once.
+CREATE EXTENSION IF NOT EXISTS points;
+SET timezone = 'UTC';
+SET datestyle = 'ISO, YMD';
+\set VERBOSITY sqlstate
+INSERT INTO points.types (code, name, name_plural, clawback_policy)
+VALUES ('lr_debt', 'point', 'points', 'debt');
+CREATE VIEW pg_temp.journal AS
+    SELECT customer, kind, amount, balance_after, debt
+      FROM points.entries WHERE type = 'lr_debt' ORDER BY id;
+
+-- A. A hold released after a revoke recorded debt: the released 80 repay it.
+SELECT points.grant('lr_debt', 'ann', 100, at => '2023-01-01') AS g \gset
+SELECT points.hold('lr_debt', 'ann', 80, at => '2023-01-02') AS h \gset
+SELECT points.revoke(:g, at => '2023-01-03') > 0 AS revoked;
+SELECT available, held, debt FROM points.account('lr_debt', 'ann', '2023-01-03');
+SELECT points.release(:h, at => '2023-01-04');
+SELECT available, held, debt FROM points.account('lr_debt', 'ann', '2023-01-04');
+
+-- B. A refund after a revoke recorded debt: the refunded 100 repay it.
+SELECT points.grant('lr_debt', 'bea', 100, at => '2023-01-01') AS g \gset
+SELECT points.consume('lr_debt', 'bea', 100, at => '2023-01-02') AS c \gset
+SELECT points.revoke(:g, at => '2023-01-03') > 0 AS revoked;
+SELECT points.refund(:c, at => '2023-01-04') > 0 AS refunded;
+SELECT available, debt FROM points.account('lr_debt', 'bea', '2023-01-04');
+
+-- C. A debt recorded while another grant is still vesting takes the vesting
+--    points; 50 of the debt remain for the next grants.
+SELECT points.grant('lr_debt', 'cy', 100, at => '2023-01-01') AS g \gset
+SELECT points.consume('lr_debt', 'cy', 100, at => '2023-01-02') > 0 AS consumed;
+SELECT points.grant('lr_debt', 'cy', 50, available_at => '2023-02-01', at => '2023-01-02') > 0 AS vesting;
+SELECT points.revoke(:g, at => '2023-01-03') > 0 AS revoked;
+SELECT available, debt FROM points.account('lr_debt', 'cy', '2023-02-02');
+SELECT points.grant('lr_debt', 'cy', 70, at => '2023-03-01') > 0 AS granted;
+SELECT available, debt FROM points.account('lr_debt', 'cy', '2023-03-01');
+
+SELECT * FROM pg_temp.journal;
+SELECT * FROM points.verify();
