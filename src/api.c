@@ -391,6 +391,7 @@ points_account(PG_FUNCTION_ARGS)
 	int64		available = 0;
 	int64		next_amount = 0;
 	int64		unswept = 0;
+	int64		vesting = 0;
 	bool		has_next = false;
 	TimestampTz next_at = 0;
 
@@ -440,6 +441,22 @@ points_account(PG_FUNCTION_ARGS)
 			elog(ERROR, "points: account query failed");
 		unswept = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 											  SPI_tuptable->tupdesc, 1, &isnull));
+		/* points still vesting are on their way, like pending grants */
+		if (acct.vested_at > at && at < acct.inactive_at)
+		{
+			static SPIPlanPtr vesting_plan = NULL;
+
+			args[1] = TimestampTzGetDatum(at);
+			if (SPI_execute_plan(points_plan(&vesting_plan,
+											 "SELECT coalesce(sum(remaining), 0)::bigint FROM points.lots"
+											 " WHERE account_id = $1 AND open AND available_at > $2"
+											 " AND expires_at > $2",
+											 2, argtypes),
+								 args, NULL, true, 0) != SPI_OK_SELECT)
+				elog(ERROR, "points: account query failed");
+			vesting = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+												  SPI_tuptable->tupdesc, 1, &isnull));
+		}
 	}
 
 	memset(nulls, false, sizeof(nulls));
@@ -447,7 +464,8 @@ points_account(PG_FUNCTION_ARGS)
 	values[1] = CStringGetTextDatum(customer);
 	values[2] = NumericGetDatum(points_units_to_numeric(available, type->scale));
 	values[3] = NumericGetDatum(points_units_to_numeric(acct.held, type->scale));
-	values[4] = NumericGetDatum(points_units_to_numeric(acct.pending, type->scale));
+	values[4] = NumericGetDatum(points_units_to_numeric(points_add(acct.pending, vesting),
+														type->scale));
 	values[5] = NumericGetDatum(points_units_to_numeric(acct.debt, type->scale));
 	values[6] = TimestampTzGetDatum(next_at);
 	nulls[6] = !has_next;

@@ -476,7 +476,7 @@ SELECT a.type, a.customer,
                       AND l.available_at <= pg_catalog.now() AND l.expires_at > pg_catalog.now())
            END, t.scale) AS available,
        @extschema@.from_units(a.held, t.scale) AS held,
-       @extschema@.from_units(a.pending, t.scale) AS pending,
+       @extschema@.from_units(a.pending + v.vesting, t.scale) AS pending,
        @extschema@.from_units(a.debt, t.scale) AS debt,
        @extschema@.from_units(a.earned, t.scale) AS lifetime_earned,
        @extschema@.from_units(a.spent, t.scale) AS lifetime_spent,
@@ -485,6 +485,13 @@ SELECT a.type, a.customer,
        @extschema@.from_units(n.next_expiry_amount, t.scale) AS next_expiry_amount
 FROM @extschema@.accounts a
 JOIN @extschema@.types t ON t.code = a.type
+-- points still vesting count as pending: on their way, not yet spendable
+CROSS JOIN LATERAL (
+    SELECT coalesce(sum(l.remaining), 0)::bigint AS vesting
+    FROM @extschema@.lots l
+    WHERE l.account_id = a.id AND l.open AND l.available_at > pg_catalog.now()
+      AND l.expires_at > pg_catalog.now() AND a.vested_at > pg_catalog.now()
+      AND a.inactive_at > pg_catalog.now()) v
 CROSS JOIN LATERAL (
     SELECT coalesce(sum(l.remaining), 0)::bigint AS unswept
     FROM @extschema@.lots l
