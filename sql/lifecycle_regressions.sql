@@ -37,5 +37,20 @@ SELECT available, debt FROM points.account('lr_debt', 'cy', '2023-02-02');
 SELECT points.grant('lr_debt', 'cy', 70, at => '2023-03-01') > 0 AS granted;
 SELECT available, debt FROM points.account('lr_debt', 'cy', '2023-03-01');
 
+-- D. Partial policy: a revoke that found the points spent forgave them; a
+--    later refund of that spend puts points back into the grant, and they are
+--    reclaimed at once instead of reaching the customer.
+INSERT INTO points.types (code, name, name_plural, clawback_policy)
+VALUES ('lr_part', 'point', 'points', 'partial');
+SELECT points.grant('lr_part', 'dee', 100, at => '2023-01-01') AS g \gset
+SELECT points.grant('lr_part', 'dee', 10, note => 'other', at => '2023-01-01') > 0 AS other;
+SELECT points.consume('lr_part', 'dee', 100, at => '2023-01-02') AS c \gset
+SELECT points.revoke(:g, at => '2023-01-03') > 0 AS revoked;
+SELECT available FROM points.account('lr_part', 'dee', '2023-01-03');
+SELECT points.refund(:c, at => '2023-01-04') > 0 AS refunded;
+SELECT available FROM points.account('lr_part', 'dee', '2023-01-04');
+SELECT kind, amount, balance_after, note FROM points.entries WHERE type = 'lr_part' ORDER BY id;
+SELECT amount, remaining, revoked, forgiven FROM points.lots WHERE type = 'lr_part' ORDER BY id;
+
 SELECT * FROM pg_temp.journal;
 SELECT * FROM points.verify();

@@ -926,6 +926,46 @@ drawn_by(const PointsType *type, int64 origin, Draw **draws)
 }
 
 /*
+ * Points that come back to a grant whose clawback was partly forgiven (the
+ * partial policy found them spent) are clawed back now: a revoke entry per
+ * grant, up to what was forgiven.  Grants already expired lapse instead.
+ */
+static void
+reclaim_forgiven(const PointsType *type, const char *customer, Account *acct,
+				 const Draw *back, int nback, int64 origin, TimestampTz at)
+{
+	int			i;
+
+	for (i = 0; i < nback; i++)
+	{
+		Lot			lot;
+		EntryRow	row = {0};
+		Draw		draw = back[i];
+		int64		entry_id;
+
+		if (back[i].expires_at <= at)
+			continue;
+		points_read_lot(back[i].lot_id, &lot);
+		if (lot.forgiven <= 0)
+			continue;
+		draw.amount = Min(lot.forgiven, -back[i].amount);
+		draw.exhausted = draw.amount == lot.remaining;
+		lot.forgiven -= draw.amount;
+		points_store_lot(&lot, lot.remaining);
+
+		acct->balance = points_sub(acct->balance, draw.amount);
+		row.kind = "revoke";
+		row.amount = -draw.amount;
+		row.lot_id = lot.id;
+		row.origin_id = origin;
+		row.at = at;
+		row.note = "forgiven points reclaimed";
+		entry_id = points_insert_entry(type, customer, acct, &row);
+		points_apply_draws(acct, entry_id, &draw, 1, at);
+	}
+}
+
+/*
  * Give `amount` points drawn by the debit `origin` back to the lots they
  * came from, newest-drawn first, journaled as `row` (a release or refund;
  * its amount is set here).  Points that go back to a lot expired by
@@ -961,6 +1001,8 @@ points_return(const PointsType *type, const char *customer, Account *acct,
 	row->origin_id = origin;
 	entry_id = points_insert_entry(type, customer, acct, row);
 	points_apply_draws(acct, entry_id, back, nback, row->at);
+
+	reclaim_forgiven(type, customer, acct, back, nback, entry_id, row->at);
 
 	/* points returned to a lot that has expired lapse now */
 	for (i = 0; i < nback; i++)
@@ -1034,7 +1076,7 @@ points_read_lot(int64 lot_id, Lot *lot)
 	values[0] = Int64GetDatum(lot_id);
 	run(points_plan(&plan,
 					"SELECT amount, remaining, revoked, status, available_at,"
-					" expires_at, fixed_expiry FROM points.lots WHERE id = $1",
+					" expires_at, fixed_expiry, forgiven FROM points.lots WHERE id = $1",
 					1, argtypes),
 		values, NULL, SPI_OK_SELECT);
 	lot->id = lot_id;
@@ -1047,16 +1089,17 @@ points_read_lot(int64 lot_id, Lot *lot)
 	lot->available_at = DatumGetTimestampTz(col(0, 5, &isnull));
 	lot->expires_at = DatumGetTimestampTz(col(0, 6, &isnull));
 	lot->fixed_expiry = DatumGetBool(col(0, 7, &isnull));
+	lot->forgiven = col_int64(0, 8);
 }
 
-/* Write back a lot's status, times and revoked total. */
+/* Write back a lot's status, times and revoked and forgiven totals. */
 void
 points_store_lot(const Lot *lot, int64 remaining)
 {
 	static SPIPlanPtr plan = NULL;
 	static const Oid argtypes[] = {INT8OID, TEXTOID, TIMESTAMPTZOID,
-	TIMESTAMPTZOID, INT8OID, INT8OID};
-	Datum		values[6];
+	TIMESTAMPTZOID, INT8OID, INT8OID, INT8OID};
+	Datum		values[7];
 
 	values[0] = Int64GetDatum(lot->id);
 	values[1] = CStringGetTextDatum(lot->pending ? "pending" :
@@ -1065,10 +1108,12 @@ points_store_lot(const Lot *lot, int64 remaining)
 	values[3] = TimestampTzGetDatum(lot->expires_at);
 	values[4] = Int64GetDatum(lot->revoked);
 	values[5] = Int64GetDatum(remaining);
+	values[6] = Int64GetDatum(lot->forgiven);
 	update_lot(&plan,
 			   "UPDATE points.lots SET status = $2, available_at = $3,"
-			   " expires_at = $4, revoked = $5, remaining = $6 WHERE id = $1",
-			   6, argtypes, values);
+			   " expires_at = $4, revoked = $5, remaining = $6, forgiven = $7"
+			   " WHERE id = $1",
+			   7, argtypes, values);
 }
 
 /*

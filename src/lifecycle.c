@@ -558,6 +558,8 @@ points_revoke(PG_FUNCTION_ARGS)
 			entry_id = points_insert_entry(type, customer, &acct, &row);
 
 			lot.revoked += amount;
+			if (policy == CLAWBACK_PARTIAL)
+				lot.forgiven += missing;
 			points_store_lot(&lot, lot.remaining);
 			/* the grant itself first; it is closed before the others are drawn */
 			if (from_lot > 0)

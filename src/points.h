@@ -111,6 +111,7 @@ typedef struct Lot
 	int64		amount;
 	int64		remaining;
 	int64		revoked;
+	int64		forgiven;		/* revoked but forgiven (partial policy) */
 	bool		pending;
 	bool		voided;
 	bool		fixed_expiry;

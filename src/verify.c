@@ -43,6 +43,7 @@ static const Check checks[] = {
 	{"lot_revoked_range",
 		"SELECT type, customer, id, format('revoked %s outside [0, %s]', revoked, amount)"
 		" FROM points.lots WHERE revoked < 0 OR revoked > amount"
+		" OR forgiven < 0 OR forgiven > revoked"
 		" OR (status = 'voided' AND revoked <> amount)"},
 	{"lot_times",
 		"SELECT type, customer, id, format('available_at %s, expires_at %s, at %s', available_at, expires_at, at)"

@@ -82,6 +82,7 @@ CREATE TABLE @extschema@.lots (
     remaining    bigint NOT NULL,
     status       text NOT NULL CHECK (status IN ('pending', 'active', 'voided')),
     revoked      bigint NOT NULL DEFAULT 0,
+    forgiven     bigint NOT NULL DEFAULT 0,
     fixed_expiry boolean NOT NULL DEFAULT false,
     open         boolean GENERATED ALWAYS AS (status = 'active' AND remaining > 0) STORED,
     reason       text NOT NULL,
