@@ -13,7 +13,11 @@ OBJS = \
 	src/triggers.o \
 	src/verify.o \
 	src/maintenance.o \
-	src/lifecycle.o
+	src/lifecycle.o \
+	src/money.o \
+	src/earn.o \
+	src/redeem.o \
+	src/settings.o
 
 # The install script of the version in development is built from the parts
 # in src/sql/, concatenated in name order.  Released install scripts and all
@@ -46,6 +50,9 @@ ISOLATION_OPTS = --inputdir=test --temp-instance=tmp_check_iso \
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# PGXS tracks no header dependencies: every object depends on the headers.
+$(OBJS): $(wildcard src/*.h)
 
 $(DATA_built): $(SQL_PARTS) $(EXTENSION).control
 	cat $(SQL_PARTS) > $@

@@ -312,7 +312,7 @@ matching_rules(const PointsType *type, const char *event, const char *tier,
 					"       WHEN 'day' THEN '1 day'::pg_catalog.interval"
 					"       WHEN 'week' THEN '1 week'::pg_catalog.interval"
 					"       WHEN 'month' THEN '1 month'::pg_catalog.interval"
-					"       ELSE '1 year'::pg_catalog.interval END))))"
+					"       ELSE '1 year'::pg_catalog.interval END)))))"
 					" ORDER BY r.id",
 					6, argtypes),
 		values, nulls, SPI_OK_SELECT);

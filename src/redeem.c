@@ -17,6 +17,7 @@
 #include "funcapi.h"
 #include "port.h"
 #include "utils/builtins.h"
+#include "utils/timestamp.h"
 
 #include "earn.h"
 
@@ -217,17 +218,27 @@ points_quote(PG_FUNCTION_ARGS)
 			limit = max;
 	}
 
-	if (type->enabled)
+	if (type->enabled && points_num_sign(policy.redeem_value) > 0)
 	{
 		Numeric		cap = subtotal;
+		Numeric		most;
 
 		if (policy.tax_payable && tax)
 			cap = points_num_add(cap, tax);
+		/* the cap in whole minor units */
 		cap = points_num_div_floor(points_num_mul(cap, points_num_pow10(policy.exponent)),
 								   points_num(1));
+		/*
+		 * The most points worth no more than the cap: value(p) <= cap exactly
+		 * when p x rate < cap + 1 minor unit, p < (cap + 1) / rate.
+		 */
+		most = points_num_sub(points_for_minor(type, &policy,
+											   points_num_add(cap, points_num(1))),
+							  points_num(1));
+		if (points_num_cmp(most, limit) < 0)
+			limit = most;
 		minor = value_minor(type, &policy, limit);
-		if (points_num_cmp(cap, minor) < 0)
-			minor = cap;
+		/* the fewest points worth that much: none is spent for nothing */
 		if (points_num_sign(minor) > 0)
 			use = points_for_minor(type, &policy, minor);
 		/* below the minimum nothing can be used */
@@ -445,7 +456,7 @@ points_redeem(PG_FUNCTION_ARGS)
 			values[0] = Int64GetDatum(acct.id);
 			values[1] = CStringGetTextDatum(reward);
 			run(points_plan(&count_plan,
-							"SELECT count(*) FROM points.redemptions"
+							"SELECT pg_catalog.count(*) FROM points.redemptions"
 							" WHERE account_id = $1 AND reward = $2 AND status = 'issued'",
 							2, count_types),
 				values, NULL, SPI_OK_SELECT);
@@ -453,11 +464,9 @@ points_redeem(PG_FUNCTION_ARGS)
 			if (taken >= per_customer)
 				ereport(ERROR,
 						(errcode(ERRCODE_POINTS_WRONG_STATE),
-						 errmsg("customer \"%s\" has redeemed reward \"%s\" of point type \"%s\" "
-								INT64_FORMAT " times, the most allowed",
-								customer, reward, type->code, taken),
-						 errdetail("The reward allows %d redemptions per customer.",
-								   per_customer)));
+						 errmsg("customer \"%s\" has reached the limit of reward \"%s\" of point type \"%s\": %d per customer",
+								customer, reward, type->code, per_customer),
+						 errhint("Cancelled redemptions do not count.")));
 		}
 
 		units = points_numeric_to_units(cost, type, "cost");
@@ -538,6 +547,7 @@ points_cancel_redemption(PG_FUNCTION_ARGS)
 	Account		acct;
 	Datum		values[3];
 	char		nulls[3];
+	char	   *code;
 	char	   *customer;
 	char	   *status;
 	char	   *reward;
@@ -557,8 +567,9 @@ points_cancel_redemption(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("redemption " INT64_FORMAT " does not exist", id)));
-	type = points_load_type(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	code = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	customer = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	type = points_load_type(code);
 
 	points_write_begin();
 	if (!points_lock_account(type, customer, at, &acct))
@@ -679,7 +690,7 @@ points_price(PG_FUNCTION_ARGS)
 	if (SPI_processed == 0)
 	{
 		run(points_plan(&least_plan,
-						"SELECT min(min_quantity) FROM points.prices"
+						"SELECT pg_catalog.min(min_quantity) FROM points.prices"
 						" WHERE type = $1 AND currency = $2",
 						2, least_types),
 			values, NULL, SPI_OK_SELECT);
@@ -691,9 +702,9 @@ points_price(PG_FUNCTION_ARGS)
 					 errhint("Prices are rows of points.prices.")));
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s %s of type \"%s\" is below the smallest volume tier",
-						points_num_text_out(quantity), type->name_plural, type->code),
-				 errdetail("The smallest quantity sold in %s is %s.", currency,
+				 errmsg("quantity %s is below the smallest volume tier of point type \"%s\" in %s",
+						points_num_text_out(quantity), type->code, currency),
+				 errdetail("The smallest quantity sold is %s.",
 						   points_num_text_out(get_numeric(1)))));
 	}
 	result = points_num_mul(get_numeric(1), quantity);

@@ -11,6 +11,7 @@
 #include "commands/trigger.h"
 #include "utils/builtins.h"
 #include "utils/rel.h"
+#include "utils/timestamp.h"
 
 #include "earn.h"
 
