@@ -156,11 +156,11 @@ SELECT (points.cancel_redemption(:r, at => '2024-03-01 00:00+00')).status;
 SELECT kind, amount, balance_after FROM points.entries WHERE type = 'ew_pts' AND customer = 'dan' ORDER BY id;
 SELECT available, lifetime_spent, lifetime_expired FROM points.account('ew_pts', 'dan', '2024-03-02 00:00+00');
 
--- A redemption partly refunded by refund() first: cancelling gives back
--- only the rest.
+-- refund() refuses a redemption (PT004): cancelling it is the way, since
+-- that also restores the reward's stock; cancelling gives back all of it.
 SELECT points.grant('ew_pts', 'eva', 300, at => '2024-01-01 00:00+00') > 0 AS granted;
 SELECT id AS r, entry_id AS e FROM points.redeem('ew_pts', 'eva', 'mug', at => '2024-01-02 00:00+00') \gset
-SELECT points.refund(:e, 100, at => '2024-01-03 00:00+00') > 0 AS refunded;
+SELECT pg_temp.try(format($$points.refund(%s, 100, at => '2024-01-03 00:00+00')$$, :e));
 SELECT (points.cancel_redemption(:r, at => '2024-01-04 00:00+00')).status;
 SELECT kind, amount FROM points.entries WHERE type = 'ew_pts' AND customer = 'eva' ORDER BY id;
 SELECT available, lifetime_spent FROM points.account('ew_pts', 'eva', '2024-01-05 00:00+00');

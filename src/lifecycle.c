@@ -327,7 +327,7 @@ points_release(PG_FUNCTION_ARGS)
 
 /*
  * points.refund(entry_id, amount, ref, note, at, reissue) returns bigint
- *		Return spent points (a consume, capture, redeem, negative adjust) to the
+ *		Return spent points (a consume, capture, negative adjust) to the
  *		grants they came from, newest-drawn first.  Partial refunds add up to
  *		at most what was spent.
  */
@@ -381,14 +381,18 @@ points_refund(PG_FUNCTION_ARGS)
 	kind = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
 	spent = get_int64(4);
 	origin = get_int64(5);
+	if (strcmp(kind, "redeem") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_POINTS_WRONG_STATE),
+				 errmsg("entry " INT64_FORMAT " is a redemption", debit_id),
+				 errhint("Cancel the redemption with points.cancel_redemption(): it also restores the reward's stock.")));
 	if (!(strcmp(kind, "consume") == 0 || strcmp(kind, "capture") == 0 ||
-		  strcmp(kind, "redeem") == 0 ||
 		  (strcmp(kind, "adjust") == 0 && spent > 0)))
 		ereport(ERROR,
 				(errcode(ERRCODE_POINTS_WRONG_STATE),
 				 errmsg("entry " INT64_FORMAT " (%s) is not a debit that can be refunded",
 						debit_id, kind),
-				 errhint("Refund consume, capture, redeem or negative adjust entries.")));
+				 errhint("Refund consume, capture or negative adjust entries.")));
 
 	type = points_load_type(code);
 	amount = PG_ARGISNULL(1) ? 0 : points_arg_amount(fcinfo, 1, "amount", type);

@@ -149,6 +149,26 @@ static const Check checks[] = {
 		" FROM points.accounts"
 		" WHERE balance < -debt OR held < 0 OR pending < 0 OR debt < 0"
 		" OR (debt > 0 AND balance <> -debt)"},
+	{"earnings_sum",
+		"SELECT l.type, l.customer, l.id,"
+		" format('grant of %s units, but its earnings sum to %s points', l.amount, e.total)"
+		" FROM points.lots l JOIN (SELECT lot_id, sum(points) AS total FROM points.earnings"
+		"   GROUP BY lot_id) e ON e.lot_id = l.id"
+		" JOIN points.types t ON t.code = l.type"
+		" WHERE l.amount <> " UNITS("e.total")},
+	{"redemption_entry",
+		"SELECT r.type, r.customer, r.id,"
+		" format('redemption of %s points, but its entry is a %s of %s', r.cost, e.kind, e.amount)"
+		" FROM points.redemptions r LEFT JOIN points.entries e ON e.id = r.entry_id"
+		" WHERE e.id IS NULL OR e.kind <> 'redeem' OR e.amount <> -r.cost"
+		" OR e.account_id <> r.account_id"},
+	{"redemption_cancelled",
+		"SELECT r.type, r.customer, r.id,"
+		" format('%s redemption of %s points, %s refunded', r.status, r.cost, coalesce(f.refunded, 0))"
+		" FROM points.redemptions r LEFT JOIN (SELECT origin_id, sum(amount) AS refunded"
+		"   FROM points.entries WHERE kind = 'refund' GROUP BY origin_id) f"
+		"   ON f.origin_id = r.entry_id"
+		" WHERE r.status = 'cancelled' AND coalesce(f.refunded, 0) <> r.cost"},
 };
 
 /*
