@@ -217,8 +217,8 @@ points_grant(PG_FUNCTION_ARGS)
 		row.note = note;
 		points_lock_or_create_account(type, customer, at, &acct);
 		(void) points_credit(type, customer, &acct, amount, reason, &row,
-							 available_at, expires_at, fixed_expiry, pending,
-							 true, &lot_id);
+							 available_at, expires_at, fixed_expiry, NULL,
+							 pending, true, &lot_id);
 		points_request_end(type, "grant", ref, lot_id);
 	}
 	points_write_end();
@@ -325,7 +325,7 @@ points_adjust(PG_FUNCTION_ARGS)
 			points_lock_or_create_account(type, customer, at, &acct);
 			entry_id = points_credit(type, customer, &acct, delta, "adjust",
 									 &row, at, points_expiry(type, at), false,
-									 false, true, &lot_id);
+									 NULL, false, true, &lot_id);
 		}
 		else
 		{

@@ -470,7 +470,7 @@ points_earn(PG_FUNCTION_ARGS)
 		int			i;
 		int64		total = 0;
 		bool		pending = false;
-		bool		fixed_expiry = false;
+		const Interval *validity = NULL;
 		TimestampTz available_at = at;
 		TimestampTz expires_at = DT_NOBEGIN;
 		Numeric		multiplier;
@@ -517,11 +517,14 @@ points_earn(PG_FUNCTION_ARGS)
 				{
 					policy.has_validity = true;
 					policy.validity = rules[i].validity;
-					fixed_expiry = true;
 				}
 				e = points_expiry(&policy, available_at);
 				if (e > expires_at)
+				{
+					/* kept on the grant: a confirmation restarts it */
 					expires_at = e;
+					validity = rules[i].has_validity ? &rules[i].validity : NULL;
+				}
 			}
 
 			row.kind = pending ? "pending" : "grant";
@@ -529,7 +532,7 @@ points_earn(PG_FUNCTION_ARGS)
 			row.ref = ref;
 			row.note = note;
 			(void) points_credit(type, customer, &acct, total, event, &row,
-								 available_at, expires_at, fixed_expiry,
+								 available_at, expires_at, false, validity,
 								 pending, true, &lot_id);
 			for (i = 0; i < nrules; i++)
 				if (rules[i].award > 0)

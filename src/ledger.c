@@ -365,15 +365,15 @@ int64
 points_insert_lot(const PointsType *type, const char *customer, Account *acct,
 				  int64 amount, const char *reason, const char *ref,
 				  const char *note, TimestampTz available_at,
-				  TimestampTz expires_at, bool fixed_expiry, bool pending,
-				  TimestampTz at)
+				  TimestampTz expires_at, bool fixed_expiry,
+				  const Interval *validity, bool pending, TimestampTz at)
 {
 	static SPIPlanPtr plan = NULL;
 	static const Oid argtypes[] = {INT8OID, TEXTOID, TEXTOID, INT8OID, TEXTOID,
 		TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
-	TIMESTAMPTZOID, BOOLOID};
-	Datum		values[12];
-	char		nulls[12];
+	TIMESTAMPTZOID, BOOLOID, INTERVALOID};
+	Datum		values[13];
+	char		nulls[13];
 
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = Int64GetDatum(acct->id);
@@ -388,13 +388,15 @@ points_insert_lot(const PointsType *type, const char *customer, Account *acct,
 	values[9] = TimestampTzGetDatum(expires_at);
 	values[10] = TimestampTzGetDatum(at);
 	values[11] = BoolGetDatum(fixed_expiry);
+	values[12] = PointerGetDatum(validity);
+	nulls[12] = validity ? ' ' : 'n';
 	run(points_plan(&plan,
 					"INSERT INTO points.lots (account_id, type, customer, amount,"
 					" remaining, status, reason, ref, note, available_at,"
-					" expires_at, at, fixed_expiry)"
-					" VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+					" expires_at, at, fixed_expiry, validity)"
+					" VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
 					" RETURNING id",
-					12, argtypes),
+					13, argtypes),
 		values, nulls, SPI_OK_INSERT_RETURNING);
 
 	if (pending)
@@ -830,13 +832,14 @@ int64
 points_credit(const PointsType *type, const char *customer, Account *acct,
 			  int64 amount, const char *reason, EntryRow *row,
 			  TimestampTz available_at, TimestampTz expires_at,
-			  bool fixed_expiry, bool pending, bool earned, int64 *lot_id)
+			  bool fixed_expiry, const Interval *validity, bool pending,
+			  bool earned, int64 *lot_id)
 {
 	int64		entry_id;
 
 	*lot_id = points_insert_lot(type, customer, acct, amount, reason, row->ref,
 								row->note, available_at, expires_at,
-								fixed_expiry, pending, row->at);
+								fixed_expiry, validity, pending, row->at);
 	if (earned && !pending)
 		acct->earned = points_add(acct->earned, amount);
 	row->amount = pending ? 0 : amount;
@@ -1036,7 +1039,7 @@ points_return(const PointsType *type, const char *customer, Account *acct,
 			fresh.note = row->note;
 			(void) points_credit(type, customer, acct, again.amount, "refund",
 								 &fresh, row->at, points_expiry(type, row->at),
-								 false, false, false, &lot_id);
+								 false, NULL, false, false, &lot_id);
 		}
 	}
 	points_settle_debt(type, customer, acct, row->at);
@@ -1071,12 +1074,14 @@ points_read_lot(int64 lot_id, Lot *lot)
 	static const Oid argtypes[] = {INT8OID};
 	Datum		values[1];
 	bool		isnull;
+	Datum		d;
 	char	   *status;
 
 	values[0] = Int64GetDatum(lot_id);
 	run(points_plan(&plan,
 					"SELECT amount, remaining, revoked, status, available_at,"
-					" expires_at, fixed_expiry, forgiven FROM points.lots WHERE id = $1",
+					" expires_at, fixed_expiry, forgiven, validity"
+					" FROM points.lots WHERE id = $1",
 					1, argtypes),
 		values, NULL, SPI_OK_SELECT);
 	lot->id = lot_id;
@@ -1090,6 +1095,10 @@ points_read_lot(int64 lot_id, Lot *lot)
 	lot->expires_at = DatumGetTimestampTz(col(0, 6, &isnull));
 	lot->fixed_expiry = DatumGetBool(col(0, 7, &isnull));
 	lot->forgiven = col_int64(0, 8);
+	d = col(0, 9, &isnull);
+	lot->has_validity = !isnull;
+	if (!isnull)
+		lot->validity = *DatumGetIntervalP(d);
 }
 
 /* Write back a lot's status, times and revoked and forgiven totals. */

@@ -619,7 +619,17 @@ points_confirm(PG_FUNCTION_ARGS)
 		if (at > lot.available_at)
 			lot.available_at = at;
 		if (!lot.fixed_expiry)
-			lot.expires_at = points_expiry(type, lot.available_at);
+		{
+			PointsType	policy = *type;
+
+			/* the validity the grant was given (an earn rule's), or the type's */
+			if (lot.has_validity)
+			{
+				policy.has_validity = true;
+				policy.validity = lot.validity;
+			}
+			lot.expires_at = points_expiry(&policy, lot.available_at);
+		}
 		if (lot.expires_at <= lot.available_at)
 			ereport(ERROR,
 					(errcode(ERRCODE_POINTS_WRONG_STATE),
@@ -732,7 +742,7 @@ points_transfer(PG_FUNCTION_ARGS)
 			in.ref = ref;
 			in.note = note;
 			(void) points_credit(type, to, &receiver, moved, "transfer", &in,
-								 at, expires_at, true, false, false, &lot_id);
+								 at, expires_at, true, NULL, false, false, &lot_id);
 		}
 		points_request_end(type, "transfer", ref, entry_id);
 	}

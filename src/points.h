@@ -115,6 +115,8 @@ typedef struct Lot
 	bool		pending;
 	bool		voided;
 	bool		fixed_expiry;
+	bool		has_validity;	/* validity for confirmation, else the type's */
+	Interval	validity;
 	TimestampTz available_at;
 	TimestampTz expires_at;
 } Lot;
@@ -179,14 +181,16 @@ extern int64 points_insert_lot(const PointsType *type, const char *customer,
 							   Account *acct, int64 amount, const char *reason,
 							   const char *ref, const char *note,
 							   TimestampTz available_at, TimestampTz expires_at,
-							   bool fixed_expiry, bool pending, TimestampTz at);
+							   bool fixed_expiry, const Interval *validity,
+							   bool pending, TimestampTz at);
 extern void points_settle_debt(const PointsType *type, const char *customer,
 							   Account *acct, TimestampTz at);
 extern int64 points_credit(const PointsType *type, const char *customer,
 						   Account *acct, int64 amount, const char *reason,
 						   EntryRow *row, TimestampTz available_at,
 						   TimestampTz expires_at, bool fixed_expiry,
-						   bool pending, bool earned, int64 *lot_id);
+						   const Interval *validity, bool pending,
+						   bool earned, int64 *lot_id);
 extern int64 points_debit(const PointsType *type, const char *customer,
 						  Account *acct, int64 amount, EntryRow *row,
 						  Draw **draws_out, int *ndraws_out);

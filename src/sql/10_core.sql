@@ -84,6 +84,7 @@ CREATE TABLE @extschema@.lots (
     revoked      bigint NOT NULL DEFAULT 0,
     forgiven     bigint NOT NULL DEFAULT 0,
     fixed_expiry boolean NOT NULL DEFAULT false,
+    validity     interval,     -- for a pending grant: the validity its confirmation starts
     open         boolean GENERATED ALWAYS AS (status = 'active' AND remaining > 0) STORED,
     reason       text NOT NULL,
     ref          text,
