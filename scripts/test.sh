@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
-# The test command: bash scripts/test.sh [regress] [isolation] [pgtap]
+# The test command: bash scripts/test.sh [regress] [isolation] [pgtap] [e2e]
 #
 # Installs what is missing (Debian packages), builds with warnings as errors,
 # installs the extension, then runs the suites (all three by default):
 #   regress    pg_regress: sql/*.sql vs expected/*.out (make installcheck)
 #   isolation  isolation specs: test/specs/*.spec vs test/expected/*.out
 #   pgtap      pgTAP: test/pgtap/*.sql with pg_prove against a throwaway cluster
+#   e2e        end-to-end scripts: test/e2e/*.sh (pg_cron's scheduler, LISTEN),
+#              each with a throwaway server of its own
 # The suites run in parallel, as a non-root user: PostgreSQL refuses to run as
 # root, so root copies the tree to a temp directory owned by postgres and runs
 # them there as postgres. Every server is a throwaway one with pg_cron
 # preloaded; all of them are stopped and removed at the end, also on failure.
 #
 # Counting: each pg_regress test and each isolation spec counts 1, each pgTAP
-# assertion (each "ok"/"not ok" line) counts 1. A suite that cannot run or
+# assertion (each "ok"/"not ok" line) counts 1, and so does each check of an
+# e2e script (its "ok"/"not ok" lines). A suite that cannot run or
 # dies counts its tests that did not report as failed (at least 1). The last
 # line is "N passed, N failed"; the exit status is 0 only when nothing failed.
 #
@@ -27,16 +30,16 @@ set -euo pipefail
 # shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-ALL_SUITES=(regress isolation pgtap)
+ALL_SUITES=(regress isolation pgtap e2e)
 if [ "$#" -eq 0 ]; then
 	SUITES=("${ALL_SUITES[@]}")
 else
 	SUITES=()
 	for s in "$@"; do
 		case "$s" in
-		regress | isolation | pgtap) SUITES+=("$s") ;;
+		regress | isolation | pgtap | e2e) SUITES+=("$s") ;;
 		-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-		*) die "unknown suite '$s' (regress, isolation, pgtap)" ;;
+		*) die "unknown suite '$s' (regress, isolation, pgtap, e2e)" ;;
 		esac
 	done
 fi
@@ -140,6 +143,22 @@ suite_pgtap() {
 	done
 }
 
+# End-to-end scripts (test/e2e/*.sh but lib.sh), one after another: each
+# starts and removes a server of its own, prints "ok"/"not ok" lines and
+# PASS or FAIL, and exits non-zero on failure.  cron.sh waits for pg_cron's
+# scheduler (about a minute).
+suite_e2e() {
+	local f name rc
+	mkdir -p "$work/e2e"
+	for f in "$tree"/test/e2e/*.sh; do
+		name=$(basename "$f" .sh)
+		[ "$name" = lib ] && continue
+		rc=0
+		as_pg env TMPDIR="$TMPDIR" PG_BINDIR="$PG_BINDIR" bash "$f" >"$work/e2e/$name.out" 2>&1 </dev/null || rc=$?
+		echo "$name $rc" >>"$work/e2e/files"
+	done
+}
+
 run_suite() {
 	local rc
 	# Not "|| rc=$?": that would switch off set -e inside the suite.
@@ -163,7 +182,10 @@ declare -A EXPECTED=(
 	[regress]=$(count_files "$tree"/sql/*.sql)
 	[isolation]=$(count_files "$tree"/test/specs/*.spec)
 	[pgtap]=$(count_files "$tree"/test/pgtap/*.sql)
+	[e2e]=$(count_files "$tree"/test/e2e/*.sh)
 )
+# test/e2e/lib.sh is sourced by the scripts, not one of them.
+if [ -e "$tree/test/e2e/lib.sh" ]; then EXPECTED[e2e]=$((EXPECTED[e2e] - 1)); fi
 
 say "running suites: ${SUITES[*]}"
 for s in "${SUITES[@]}"; do
@@ -274,6 +296,28 @@ for s in "${SUITES[@]}"; do
 			print_block "pgtap: output (exit status $rc)" "$work/pgtap.log"
 		fi
 		if [ "$f" -gt 0 ]; then print_server_log pgtap "$work/pgtap/postgres.log"; fi
+		;;
+	e2e)
+		p=0 f=0
+		files_seen=0
+		if [ -f "$work/e2e/files" ]; then
+			while read -r name frc; do
+				out=$work/e2e/$name.out
+				files_seen=$((files_seen + 1))
+				fp=$(grep -c '^ok ' "$out" || true)
+				ff=$(grep -c '^not ok ' "$out" || true)
+				if [ "$frc" -ne 0 ] && [ "$ff" -eq 0 ]; then ff=1; fi
+				printf '  e2e: %-42s %d ok, %d failed\n' "$name" "$fp" "$ff"
+				if [ "$ff" -gt 0 ]; then
+					print_block "e2e: $name (exit status $frc)" "$out"
+				fi
+				p=$((p + fp)) f=$((f + ff))
+			done <"$work/e2e/files"
+		fi
+		if [ "$files_seen" -lt "$expected" ]; then
+			f=$((f + expected - files_seen))
+			print_block "e2e: output (exit status $rc)" "$work/e2e.log"
+		fi
 		;;
 	esac
 	report+=("$(printf '  %-10s %4d ok, %4d failed' "$s" "$p" "$f")")

@@ -15,7 +15,7 @@
 -- which are SECURITY DEFINER with a pinned search_path; the caller needs
 -- EXECUTE on them (the admin role has it).
 --
--- Every batch is one transaction of expire() (or release_holds()) followed
+-- Every batch is one transaction of release_holds() (or expire()) followed
 -- by a COMMIT: locks are held for one batch only, a crash loses at most one
 -- batch, and a concurrent consume() waits for one batch at most.  Accounts
 -- locked by a running operation are skipped by expire()/release_holds()
@@ -41,16 +41,11 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
-    -- Due grants, oldest due first, one batch per transaction.
-    LOOP
-        done := @extschema@.expire(cutoff, batch);
-        COMMIT;
-        batches := batches OPERATOR(pg_catalog.+) 1;
-        expired := expired OPERATOR(pg_catalog.+) done;
-        EXIT WHEN done OPERATOR(pg_catalog.=) 0;
-    END LOOP;
-
-    -- Then the holds whose until has passed, each released as of its until.
+    -- Holds whose until has passed first, each released as of its until:
+    -- a release gives points back to the grants the hold drew from, and
+    -- when one of those has expired since, its points are due again.
+    -- Releasing first leaves them to the expiry loop below, so that one
+    -- run leaves nothing due (but on accounts busy meanwhile).
     LOOP
         done := @extschema@.release_holds(cutoff, batch);
         COMMIT;
@@ -59,12 +54,21 @@ BEGIN
         EXIT WHEN done OPERATOR(pg_catalog.=) 0;
     END LOOP;
 
+    -- Then the due grants, oldest due first, one batch per transaction.
+    LOOP
+        done := @extschema@.expire(cutoff, batch);
+        COMMIT;
+        batches := batches OPERATOR(pg_catalog.+) 1;
+        expired := expired OPERATOR(pg_catalog.+) done;
+        EXIT WHEN done OPERATOR(pg_catalog.=) 0;
+    END LOOP;
+
     -- LOG goes to the server log (pg_cron's runs included), not to clients
     -- at the default client_min_messages; a run with nothing to do says so
     -- only at DEBUG1.
     IF expired OPERATOR(pg_catalog.>) 0 OR released OPERATOR(pg_catalog.>) 0 THEN
-        RAISE LOG 'points.run_maintenance: % grants expired, % holds released in % transactions (%)',
-            expired, released, batches,
+        RAISE LOG 'points.run_maintenance: holds released: %, grants expired: %, transactions: %, time: %',
+            released, expired, batches,
             pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) started;
     ELSE
         RAISE DEBUG 'points.run_maintenance: nothing due';
@@ -72,7 +76,9 @@ BEGIN
 END
 $$;
 COMMENT ON PROCEDURE @extschema@.run_maintenance(integer)
-    IS 'Expire due grants, then release timed-out holds, in batches with a COMMIT after each';
+    IS 'Release timed-out holds, then expire due grants, in batches with a COMMIT after each';
+-- REVOKE ... ON ALL FUNCTIONS IN SCHEMA does not cover procedures.
+REVOKE ALL ON PROCEDURE @extschema@.run_maintenance(integer) FROM PUBLIC;
 
 ----------------------------------------------------------------------
 -- schedule(cron), unschedule(): run_maintenance as a pg_cron job
@@ -191,7 +197,8 @@ BEGIN
     remote := format('SELECT cron.schedule_in_database(%L, %L, %L, %L)',
                      job, cron, command, current_database());
     IF target.dblink_schema IS NULL THEN
-        RAISE EXCEPTION 'pg_cron is in database "%", not in "%"', target.cron_db, current_database()
+        RAISE EXCEPTION 'pg_cron keeps its jobs in database "%" (cron.database_name), not in "%"',
+                target.cron_db, current_database()
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = format('Either CREATE EXTENSION dblink in this database and call points.schedule() '
                                 'again, or run this in database %I: %s;', target.cron_db, remote);
@@ -236,7 +243,8 @@ BEGIN
         RETURN found_;
     END IF;
     IF target.dblink_schema IS NULL THEN
-        RAISE EXCEPTION 'pg_cron is in database "%", not in "%"', target.cron_db, current_database()
+        RAISE EXCEPTION 'pg_cron keeps its jobs in database "%" (cron.database_name), not in "%"',
+                target.cron_db, current_database()
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = format('Either CREATE EXTENSION dblink in this database and call points.unschedule() '
                                 'again, or run this in database %I: %s;', target.cron_db, remote);

@@ -28,10 +28,11 @@ CREATE INDEX entries_customer ON @extschema@.entries (customer, type, at, id);
 -- closing whatever order the entries were recorded in (points.history
 -- shows balance_after in recording order instead).
 --
--- A grant that has expired by now() but that the expiry sweep has not yet
--- recorded shows as an expire row with no entry_id, at its expires_at: the
--- row the sweep will write.  A statement is the same before and after the
--- sweep, as balances are.
+-- A grant that has lapsed by now() (past its expires_at, or its account
+-- idle past the type's inactivity) but that the expiry sweep has not yet
+-- recorded shows as an expire row with no entry_id, at the time it lapsed:
+-- the row the sweep will write.  A statement is the same before and after
+-- the sweep, as balances are.
 --
 -- Cost: the rows of the period come from entries_customer; the opening
 -- figures are the account's cached ones minus what the journal recorded
@@ -56,6 +57,7 @@ DECLARE
     cutoff  timestamptz := now();
     sc      integer;
     acct    bigint;
+    idle_at timestamptz;
     o_bal   numeric := 0;
     o_held  numeric := 0;
     o_pend  numeric := 0;
@@ -79,11 +81,11 @@ BEGIN
     -- Opening figures: the account's whole journal (its cached figures),
     -- plus the expiries not yet swept before "from", minus the journal
     -- from "from" on.  An unknown customer has none: all zero.
-    SELECT a.id,
+    SELECT a.id, a.inactive_at,
            @extschema@.from_units(a.balance, sc),
            @extschema@.from_units(a.held, sc),
            @extschema@.from_units(a.pending, sc)
-      INTO acct, o_bal, o_held, o_pend
+      INTO acct, idle_at, o_bal, o_held, o_pend
       FROM @extschema@.accounts a
      WHERE a.type = t AND a.customer = c;
     IF NOT FOUND THEN
@@ -99,7 +101,7 @@ BEGIN
       INTO o_bal
       FROM @extschema@.lots l
      WHERE l.account_id = acct AND l.open
-       AND l.expires_at <= cutoff AND l.expires_at < t_from;
+       AND least(l.expires_at, idle_at) <= cutoff AND least(l.expires_at, idle_at) < t_from;
 
     RETURN QUERY
     WITH period AS (
@@ -109,11 +111,13 @@ BEGIN
          WHERE e.customer = c AND e.type = t AND e.at >= t_from AND e.at < t_to
         UNION ALL
         -- expiries the sweep has not recorded yet
-        SELECT l.expires_at, 'expire', -@extschema@.from_units(l.remaining, sc), 0, 0,
-               NULL, l.id, NULL, NULL, NULL
+        SELECT least(l.expires_at, idle_at), 'expire', -@extschema@.from_units(l.remaining, sc),
+               0, 0, NULL, l.id, NULL, NULL,
+               CASE WHEN l.expires_at > idle_at THEN 'inactivity' END
           FROM @extschema@.lots l
          WHERE l.account_id = acct AND l.open
-           AND l.expires_at <= cutoff AND l.expires_at >= t_from AND l.expires_at < t_to
+           AND least(l.expires_at, idle_at) <= cutoff
+           AND least(l.expires_at, idle_at) >= t_from AND least(l.expires_at, idle_at) < t_to
     ), running AS (
         SELECT (row_number() OVER w)::integer AS line, p.at, p.kind, p.amount,
                o_bal + sum(p.amount) OVER w AS balance,
@@ -146,16 +150,19 @@ COMMENT ON FUNCTION @extschema@.statement(text, text, timestamptz, timestamptz)
 -- expiring(type, within, at)
 ----------------------------------------------------------------------
 
--- The grants of a type with points left that expire in (at, at + within],
--- soonest first: the list behind "your points expire soon" e-mails.  at
--- defaults to now(); pass it to ask about another time.  remaining is what
--- is left of the grant now (points held by an open hold are not in it).
--- Reads lots_due: an index range of the window.
+-- The grants of a type with points left that lapse in (at, at + within],
+-- soonest first: the list behind "your points expire soon" e-mails.  A
+-- grant lapses at its expires_at, or earlier when the type has an
+-- inactivity policy and the account stays idle until then (cause
+-- 'inactivity'; any activity moves that date).  at defaults to now();
+-- pass it to ask about another time.  remaining is what is left of the
+-- grant now (points reserved by an open hold are not in it).  Reads
+-- lots_due and accounts_inactive: index ranges of the window.
 CREATE FUNCTION @extschema@.expiring(
     type text, within interval, at timestamptz DEFAULT pg_catalog.now())
     RETURNS TABLE (customer text, grant_id bigint, remaining numeric,
-                   expires_at timestamptz, amount numeric, reason text,
-                   granted_at timestamptz)
+                   expires_at timestamptz, cause text, amount numeric,
+                   reason text, granted_at timestamptz)
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
     AS $$
@@ -185,15 +192,28 @@ BEGIN
     END IF;
 
     RETURN QUERY
-    SELECT l.customer, l.id, @extschema@.from_units(l.remaining, sc), l.expires_at,
+    WITH candidate AS (
+        SELECT l.id FROM @extschema@.lots l
+         WHERE l.open AND l.expires_at > t0 AND l.expires_at <= t0 + w AND l.type = t
+        UNION
+        SELECT l.id FROM @extschema@.accounts a
+          JOIN @extschema@.lots l ON l.account_id = a.id AND l.open
+         WHERE a.inactive_at > t0 AND a.inactive_at <= t0 + w AND a.type = t
+    )
+    SELECT l.customer, l.id, @extschema@.from_units(l.remaining, sc),
+           least(l.expires_at, a.inactive_at),
+           CASE WHEN a.inactive_at < l.expires_at THEN 'inactivity' ELSE 'expiry' END,
            @extschema@.from_units(l.amount, sc), l.reason, l.at
-      FROM @extschema@.lots l
-     WHERE l.open AND l.expires_at > t0 AND l.expires_at <= t0 + w AND l.type = t
-     ORDER BY l.expires_at, l.id;
+      FROM candidate
+      JOIN @extschema@.lots l ON l.id = candidate.id
+      JOIN @extschema@.accounts a ON a.id = l.account_id
+     WHERE least(l.expires_at, a.inactive_at) > t0
+       AND least(l.expires_at, a.inactive_at) <= t0 + w
+     ORDER BY 4, l.id;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.expiring(text, interval, timestamptz)
-    IS 'Grants with points left that expire within the window after at (default now()), soonest first';
+    IS 'Grants with points left that lapse within the window after at (default now()), soonest first';
 
 ----------------------------------------------------------------------
 -- liability: per type, what the points outstanding are worth
@@ -204,10 +224,12 @@ COMMENT ON FUNCTION @extschema@.expiring(text, interval, timestamptz)
 --   available    points customers can spend now (points.balances)
 --   held         points reserved by open holds: still owed until captured
 --   outstanding  available + held: the points the merchant owes
---   value        their money value at the type's redemption rate
---                (redeem_value per redeem_points), each customer's floored
---                to cents, then summed; NULL when the type has no rate
---   pending      points of grants awaiting confirm(): not owed yet
+--   value        their money value at the type's redemption rate,
+--                points.value(type, outstanding): floored once, to the
+--                currency's minor unit; NULL when the type has no rate
+--                (querying the view needs EXECUTE on points.value)
+--   pending      points of grants awaiting confirm() or still vesting
+--                (points.balances): not spendable yet, not counted as owed
 --   issued       lifetime points earned (grants, positive adjustments,
 --                confirmed pending grants; transfers between customers and
 --                refunds are not new points)
@@ -217,8 +239,8 @@ COMMENT ON FUNCTION @extschema@.expiring(text, interval, timestamptz)
 --                swept
 --   breakage     expired / issued, to 4 places: the share of the points
 --                issued that lapsed unused (NULL before any are issued)
--- Points still vesting (available_at in the future) count in none of
--- available, held or pending; revoked points count in issued only.
+-- Revoked points count in issued only, so issued - redeemed - expired is
+-- not outstanding in general.
 CREATE VIEW @extschema@.liability AS
 SELECT t.code AS type, t.currency,
        count(b.customer) FILTER (WHERE b.available + b.held > 0) AS customers,
@@ -226,7 +248,7 @@ SELECT t.code AS type, t.currency,
        coalesce(sum(b.held), 0) AS held,
        coalesce(sum(b.available + b.held), 0) AS outstanding,
        CASE WHEN t.redeem_points IS NOT NULL AND t.redeem_value IS NOT NULL THEN
-           coalesce(sum(trunc((b.available + b.held) * t.redeem_value / t.redeem_points, 2)), 0)
+           @extschema@.value(t.code, coalesce(sum(b.available + b.held), 0))
        END AS value,
        coalesce(sum(b.pending), 0) AS pending,
        coalesce(sum(b.lifetime_earned), 0) AS issued,

@@ -1,0 +1,108 @@
+--
+-- CALL points.run_maintenance(batch): releases the holds past their until,
+-- then expires the due grants, in batches with a COMMIT after each; a
+-- second run finds nothing.  pg_regress runs this file in one session in
+-- autocommit mode, so CALL may COMMIT.  The run sweeps the whole database
+-- (what other files left due too): only this file's types are shown.
+-- Type codes of this file start with mr_; grants are labelled by their note.
+--
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS points;
+SET timezone = 'UTC';
+SET datestyle = 'ISO, YMD';
+
+-- An error as its SQLSTATE and message.
+CREATE FUNCTION pg_temp.try(q text, OUT state text, OUT message text)
+LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE q;
+    state := '00000';
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT;
+END
+$$;
+
+-- This file's grants, holds and journal.
+CREATE VIEW pg_temp.lots AS
+    SELECT g.customer, g.note, g.amount, g.remaining, g.status, g.expires_at
+      FROM points.grants g WHERE g.type LIKE 'mr\_%';
+CREATE VIEW pg_temp.holds AS
+    SELECT h.customer, h.note, h.amount, h.captured, h.status, h.until, h.resolved_at
+      FROM points.holds h WHERE h.type LIKE 'mr\_%';
+CREATE VIEW pg_temp.journal AS
+    SELECT e.customer, e.kind, e.amount, e.balance_after, e.held, e.at, l.note AS "grant"
+      FROM points.entries e LEFT JOIN points.lots l ON l.id = e.lot_id
+     WHERE e.type LIKE 'mr\_%';
+
+INSERT INTO points.types (code, name, name_plural) VALUES ('mr_pts', 'point', 'points');
+
+-- ann: A and B are due (B first), C is not.  bob: D is due.
+SELECT points.grant('mr_pts', 'ann', 100, note => 'A', at => '2024-01-01 10:00+00',
+                    expires_at => '2024-03-01 00:00+00') IS NOT NULL AS granted;
+SELECT points.grant('mr_pts', 'ann', 50, note => 'B', at => '2024-01-02 10:00+00',
+                    expires_at => '2024-02-01 00:00+00') IS NOT NULL AS granted;
+SELECT points.grant('mr_pts', 'ann', 25, note => 'C', at => '2024-01-03 10:00+00',
+                    expires_at => '2099-01-01 00:00+00') IS NOT NULL AS granted;
+SELECT points.grant('mr_pts', 'bob', 30, note => 'D', at => '2024-01-01 10:00+00',
+                    expires_at => '2024-04-01 00:00+00') IS NOT NULL AS granted;
+SELECT points.consume('mr_pts', 'bob', 10, at => '2024-01-15 10:00+00') IS NOT NULL AS consumed;
+-- carl: a hold that timed out on 2024-01-10 09:30, drawn from E, which
+-- expires only in 2099; and a hold that is still open until 2099.
+SELECT points.grant('mr_pts', 'carl', 60, note => 'E', at => '2024-01-01 10:00+00',
+                    expires_at => '2099-01-01 00:00+00') IS NOT NULL AS granted;
+SELECT points.hold('mr_pts', 'carl', 20, note => 'timed out', at => '2024-01-10 09:00+00',
+                   until => '2024-01-10 09:30+00') IS NOT NULL AS held;
+SELECT points.hold('mr_pts', 'carl', 5, note => 'open', at => '2024-01-10 10:00+00',
+                   until => '2099-01-01 00:00+00') IS NOT NULL AS held;
+-- dave: a hold that timed out on 2024-02-10 09:30, drawn from F, which
+-- expired on 2024-03-01: released as of its until, its points go back to
+-- F in time to expire with the rest of F, in the same run.
+SELECT points.grant('mr_pts', 'dave', 40, note => 'F', at => '2024-02-01 10:00+00',
+                    expires_at => '2024-03-01 00:00+00') IS NOT NULL AS granted;
+SELECT points.hold('mr_pts', 'dave', 15, note => 'timed out', at => '2024-02-10 09:00+00',
+                   until => '2024-02-10 09:30+00') IS NOT NULL AS held;
+
+-- Before: balances already leave out what is due; nothing is recorded yet.
+SELECT * FROM pg_temp.lots ORDER BY customer, note;
+SELECT * FROM pg_temp.holds ORDER BY customer, note;
+SELECT customer, available, held, lifetime_expired
+  FROM points.balances WHERE type = 'mr_pts' ORDER BY customer;
+
+-- Batches of one: one short transaction after another.
+CALL points.run_maintenance(1);
+
+-- After: the due grants expired, each with one expire entry dated at its
+-- expiry (B before A); the timed-out holds released as of their until,
+-- dave's 15 points back in F and expired with it; C, E and the open hold
+-- untouched.
+SELECT * FROM pg_temp.lots ORDER BY customer, note;
+SELECT * FROM pg_temp.holds ORDER BY customer, note;
+SELECT * FROM pg_temp.journal WHERE kind IN ('expire', 'release') ORDER BY customer, at, kind;
+SELECT customer, available, held, lifetime_expired
+  FROM points.balances WHERE type = 'mr_pts' ORDER BY customer;
+SELECT * FROM points.verify();
+
+-- Nothing is due any more: a second run (default batch) records nothing.
+SELECT count(*) AS entries FROM pg_temp.journal;
+CALL points.run_maintenance();
+SELECT count(*) AS entries FROM pg_temp.journal;
+
+-- Errors: batch not positive (22023) or NULL (22004).  A procedure can
+-- COMMIT only when CALLed on its own: not inside a transaction block, not
+-- from a function (2D000); the batch it started is rolled back.
+SELECT * FROM pg_temp.try('CALL points.run_maintenance(0)');
+SELECT * FROM pg_temp.try('CALL points.run_maintenance(NULL)');
+SELECT * FROM pg_temp.try('CALL points.run_maintenance()');
+\set VERBOSITY terse
+BEGIN;
+CALL points.run_maintenance();
+ROLLBACK;
+\set VERBOSITY default
+
+-- It takes no SET clause and is not SECURITY DEFINER (either would forbid
+-- the COMMITs).
+SELECT p.prokind, p.prosecdef, p.proconfig, pg_get_function_arguments(p.oid) AS arguments
+  FROM pg_proc p WHERE p.oid = 'points.run_maintenance(integer)'::regprocedure;
+
+-- Not executable by PUBLIC (REVOKE ... ON ALL FUNCTIONS skips procedures).
+SELECT has_function_privilege('public', 'points.run_maintenance(integer)', 'EXECUTE') AS public_may_call;
