@@ -285,30 +285,34 @@ points_available(const Account *acct, TimestampTz at, bool past)
 }
 
 /*
- * Lock the accounts of `ids` (a bigint[]) that no running operation holds,
- * in id order, skipping the busy ones: the maintenance's way to make
- * progress without waiting.  Returns how many; *locked gets their ids.
+ * Run `plan`, a query that returns account ids and locks them FOR NO KEY
+ * UPDATE SKIP LOCKED (the maintenance's way to make progress without
+ * waiting for, or deadlocking with, running operations), and append the ids
+ * not seen yet to *ids (capacity *cap, count *n), in the query's order.
  */
-int
-points_lock_idle_accounts(Datum ids, int64 **locked)
+void
+points_collect_accounts(SPIPlanPtr plan, Datum *values, int64 **ids, int *n,
+						int *cap)
 {
-	static SPIPlanPtr plan = NULL;
-	static const Oid argtypes[] = {INT8ARRAYOID};
-	Datum		values[1];
-	int64	   *result;
 	uint64		i;
+	int			j;
 
-	values[0] = ids;
-	run(points_plan(&plan,
-					"SELECT id FROM points.accounts WHERE id = ANY ($1)"
-					" ORDER BY id FOR NO KEY UPDATE SKIP LOCKED",
-					1, argtypes),
-		values, NULL, SPI_OK_SELECT);
-	result = palloc(Max(SPI_processed, 1) * sizeof(int64));
+	run(plan, values, NULL, SPI_OK_SELECT);
 	for (i = 0; i < SPI_processed; i++)
-		result[i] = col_int64(i, 1);
-	*locked = result;
-	return (int) SPI_processed;
+	{
+		int64		id = col_int64(i, 1);
+
+		for (j = 0; j < *n && (*ids)[j] != id; j++)
+			;
+		if (j < *n)
+			continue;
+		if (*n == *cap)
+		{
+			*cap = Max(*cap * 2, 16);
+			*ids = *ids ? repalloc(*ids, *cap * sizeof(int64)) : palloc(*cap * sizeof(int64));
+		}
+		(*ids)[(*n)++] = id;
+	}
 }
 
 /* Recompute the cached bounds of the open lots after one was exhausted. */

@@ -7,7 +7,6 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
@@ -762,14 +761,10 @@ Datum
 points_release_holds(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr due_plan = NULL;
-	static SPIPlanPtr holds_plan = NULL;
 	static const Oid due_types[] = {TIMESTAMPTZOID, INT4OID};
-	static const Oid holds_types[] = {INT8ARRAYOID, TIMESTAMPTZOID, INT4OID};
 	TimestampTz at = points_arg_time(fcinfo, 0, "at");
 	int32		batch;
-	Datum		values[3];
-	int64	   *accounts;
-	int			naccounts;
+	Datum		values[2];
 	int64	   *holds;
 	TimestampTz *until;
 	uint64		nholds;
@@ -787,51 +782,37 @@ points_release_holds(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	points_write_begin();
+	/* the oldest timed-out holds of accounts no running operation holds */
 	values[0] = TimestampTzGetDatum(at);
 	values[1] = Int32GetDatum(batch);
 	run(points_plan(&due_plan,
-					"SELECT array_agg(DISTINCT account_id) FROM ("
-					" SELECT account_id FROM points.holds"
-					" WHERE status = 'open' AND until <= $1"
-					" ORDER BY until, id LIMIT $2) due",
+					"SELECT h.id, h.until FROM points.holds h"
+					" JOIN points.accounts a ON a.id = h.account_id"
+					" WHERE h.status = 'open' AND h.until <= $1"
+					" ORDER BY h.until, h.id LIMIT $2"
+					" FOR NO KEY UPDATE OF a SKIP LOCKED",
 					2, due_types),
 		values, SPI_OK_SELECT);
-	values[0] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	if (!isnull)
+	nholds = SPI_processed;
+	holds = palloc(Max(nholds, 1) * sizeof(int64));
+	until = palloc(Max(nholds, 1) * sizeof(TimestampTz));
+	for (i = 0; i < nholds; i++)
 	{
-		naccounts = points_lock_idle_accounts(values[0], &accounts);
-		values[0] = PointerGetDatum(construct_array((Datum *) accounts, naccounts,
-													INT8OID, 8, FLOAT8PASSBYVAL,
-													TYPALIGN_DOUBLE));
-		values[1] = TimestampTzGetDatum(at);
-		values[2] = Int32GetDatum(batch);
-		run(points_plan(&holds_plan,
-						"SELECT id, until FROM points.holds"
-						" WHERE account_id = ANY ($1) AND status = 'open' AND until <= $2"
-						" ORDER BY until, id LIMIT $3",
-						3, holds_types),
-			values, SPI_OK_SELECT);
-		nholds = SPI_processed;
-		holds = palloc(Max(nholds, 1) * sizeof(int64));
-		until = palloc(Max(nholds, 1) * sizeof(TimestampTz));
-		for (i = 0; i < nholds; i++)
-		{
-			holds[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
-												   SPI_tuptable->tupdesc, 1, &isnull));
-			until[i] = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[i],
-														 SPI_tuptable->tupdesc, 2, &isnull));
-		}
-		for (i = 0; i < nholds; i++)
-		{
-			Hold		hold;
-			Account		acct;
-			PointsType *type = lock_hold(holds[i], until[i], &hold, &acct);
+		holds[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+											   SPI_tuptable->tupdesc, 1, &isnull));
+		until[i] = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[i],
+													 SPI_tuptable->tupdesc, 2, &isnull));
+	}
+	for (i = 0; i < nholds; i++)
+	{
+		Hold		hold;
+		Account		acct;
+		PointsType *type = lock_hold(holds[i], until[i], &hold, &acct);
 
-			if (strcmp(hold.status, "open") != 0)
-				continue;
-			(void) settle(type, &acct, &hold, 0, until[i]);
-			released++;
-		}
+		if (strcmp(hold.status, "open") != 0)
+			continue;
+		(void) settle(type, &acct, &hold, 0, until[i]);
+		released++;
 	}
 	points_write_end();
 	SPI_finish();

@@ -49,15 +49,16 @@ Datum
 points_expire(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr due_plan = NULL;
+	static SPIPlanPtr idle_plan = NULL;
 	static const Oid due_types[] = {TIMESTAMPTZOID, INT4OID};
 	TimestampTz at;
 	int32		batch;
 	Datum		values[2];
-	int64	   *accounts;
-	int			naccounts;
+	int64	   *accounts = NULL;
+	int			naccounts = 0;
+	int			cap = 0;
 	int			i;
 	int			expired = 0;
-	bool		isnull;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -77,28 +78,30 @@ points_expire(PG_FUNCTION_ARGS)
 	SPI_connect();
 	points_write_begin();
 
-	/* the accounts of the oldest due lots, locked unless busy */
+	/*
+	 * The accounts of the oldest due lots, then of the accounts lapsed for
+	 * inactivity, each locked unless a running operation holds it: busy
+	 * accounts are left to the next run and do not use up the batch.
+	 */
 	values[0] = TimestampTzGetDatum(at);
 	values[1] = Int32GetDatum(batch);
-	if (SPI_execute_plan(points_plan(&due_plan,
-									 "SELECT array_agg(DISTINCT account_id) FROM ("
-									 " (SELECT account_id FROM points.lots"
-									 "  WHERE open AND expires_at <= $1"
-									 "  ORDER BY expires_at, id LIMIT $2)"
-									 " UNION ALL"
-									 " (SELECT id FROM points.accounts"
-									 "  WHERE inactive_at <= $1"
-									 "  ORDER BY inactive_at, id LIMIT $2)) due",
-									 2, due_types),
-						 values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "points: due lots query failed");
-	values[0] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	if (!isnull)
-	{
-		naccounts = points_lock_idle_accounts(values[0], &accounts);
-		for (i = 0; i < naccounts && expired < batch; i++)
-			expired += expire_account(accounts[i], at, batch - expired);
-	}
+	points_collect_accounts(points_plan(&due_plan,
+										"SELECT a.id FROM points.lots l"
+										" JOIN points.accounts a ON a.id = l.account_id"
+										" WHERE l.open AND l.expires_at <= $1"
+										" ORDER BY l.expires_at, l.id LIMIT $2"
+										" FOR NO KEY UPDATE OF a SKIP LOCKED",
+										2, due_types),
+							values, &accounts, &naccounts, &cap);
+	points_collect_accounts(points_plan(&idle_plan,
+										"SELECT id FROM points.accounts"
+										" WHERE inactive_at <= $1"
+										" ORDER BY inactive_at, id LIMIT $2"
+										" FOR NO KEY UPDATE SKIP LOCKED",
+										2, due_types),
+							values, &accounts, &naccounts, &cap);
+	for (i = 0; i < naccounts && expired < batch; i++)
+		expired += expire_account(accounts[i], at, batch - expired);
 
 	points_write_end();
 	SPI_finish();

@@ -208,7 +208,8 @@ extern int	points_draw(const PointsType *type, Account *acct, int64 amount,
 extern void points_apply_draws(Account *acct, int64 entry_id, Draw *draws,
 							   int ndraws, TimestampTz at);
 extern void points_refresh_open_bounds(Account *acct);
-extern int	points_lock_idle_accounts(Datum ids, int64 **locked);
+extern void points_collect_accounts(SPIPlanPtr plan, Datum *values,
+									int64 **ids, int *n, int *cap);
 extern void points_insufficient(const PointsType *type, const char *customer,
 								int64 wanted, int64 available,
 								const char *what) pg_attribute_noreturn();

@@ -130,7 +130,6 @@ CREATE TABLE @extschema@.entries (
     meta          jsonb
 );
 COMMENT ON TABLE @extschema@.entries IS 'The append-only journal of every balance change, in points';
-CREATE INDEX entries_account ON @extschema@.entries (account_id, id);
 CREATE INDEX entries_at ON @extschema@.entries (at);
 -- Refunds and releases find what was already given back for a debit.
 CREATE INDEX entries_origin ON @extschema@.entries (origin_id) WHERE origin_id IS NOT NULL;

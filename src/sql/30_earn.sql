@@ -288,9 +288,6 @@ ALTER TABLE @extschema@.earnings ENABLE ALWAYS TRIGGER guard_state_truncate;
 ALTER TABLE @extschema@.redemptions ENABLE ALWAYS TRIGGER guard_state;
 ALTER TABLE @extschema@.redemptions ENABLE ALWAYS TRIGGER guard_state_truncate;
 
--- Rolling-period tiers sum an account's earning entries in a time window.
-CREATE INDEX entries_account_at ON @extschema@.entries (account_id, at);
-
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.tiers', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.customers', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.earn_rules', '');

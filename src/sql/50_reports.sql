@@ -10,7 +10,8 @@
 -- account_id: filters on customer (alone or with type) and a time range,
 -- and statement(), read this index; a time range alone reads entries_at.
 -- Customer first, so that one customer's history across all types is one
--- index range too.
+-- index range too.  Rolling-period tiers (points.tier) read it as well: it
+-- is the journal's only per-customer index, to keep inserts cheap.
 CREATE INDEX entries_customer ON @extschema@.entries (customer, type, at, id);
 
 ----------------------------------------------------------------------
