@@ -36,15 +36,6 @@ typedef struct Rule
 	int64		award;			/* units awarded */
 } Rule;
 
-static void
-run(SPIPlanPtr plan, Datum *values, const char *nulls, int expected)
-{
-	int			rc = SPI_execute_plan(plan, values, nulls, false, 0);
-
-	if (rc != expected)
-		elog(ERROR, "points: query failed: %s", SPI_result_code_string(rc));
-}
-
 static Datum
 col(SPITupleTable *tt, uint64 row, int column, bool *isnull)
 {
@@ -128,7 +119,7 @@ points_customer_tier(const PointsType *type, const char *customer,
 	values[0] = CStringGetTextDatum(type->code);
 	values[1] = CStringGetTextDatum(customer);
 	values[2] = TimestampTzGetDatum(at);
-	run(points_plan(&setting_plan,
+	points_run(points_plan(&setting_plan,
 					"SELECT CASE WHEN c.tier_until IS NULL OR $3 < c.tier_until"
 					" THEN c.tier END, c.multiplier"
 					" FROM points.customers c WHERE c.type = $1 AND c.customer = $2",
@@ -147,7 +138,7 @@ points_customer_tier(const PointsType *type, const char *customer,
 	if (pinned)
 	{
 		values[1] = CStringGetTextDatum(pinned);
-		run(points_plan(&pinned_plan,
+		points_run(points_plan(&pinned_plan,
 						"SELECT code, multiplier FROM points.tiers"
 						" WHERE type = $1 AND code = $2",
 						2, pinned_types),
@@ -161,7 +152,7 @@ points_customer_tier(const PointsType *type, const char *customer,
 		values[2] = CStringGetTextDatum(customer);
 		values[3] = TimestampTzGetDatum(at);
 		values[4] = CStringGetTextDatum(type->time_zone);
-		run(points_plan(&qualify_plan,
+		points_run(points_plan(&qualify_plan,
 						"SELECT t.code, t.multiplier FROM points.tiers t"
 						" WHERE t.type = $1 AND t.qualify_points <= CASE"
 						"   WHEN t.period IS NULL THEN $2"
@@ -295,7 +286,7 @@ matching_rules(const PointsType *type, const char *event, const char *tier,
 	values[3] = TimestampTzGetDatum(at);
 	values[4] = Int64GetDatum(acct->id);
 	values[5] = CStringGetTextDatum(type->time_zone);
-	run(points_plan(&plan,
+	points_run(points_plan(&plan,
 					"SELECT r.id, r.points, r.spend, r.min_amount, r.max_points,"
 					" r.validity, r.delay, r.pending"
 					" FROM points.earn_rules r"
@@ -352,7 +343,7 @@ event_has_rules(const PointsType *type, const char *event)
 
 	values[0] = CStringGetTextDatum(type->code);
 	values[1] = CStringGetTextDatum(event);
-	run(points_plan(&plan,
+	points_run(points_plan(&plan,
 					"SELECT 1 FROM points.earn_rules"
 					" WHERE type = $1 AND event = $2 AND enabled LIMIT 1",
 					2, argtypes),
@@ -392,7 +383,7 @@ record_earning(const PointsType *type, const char *customer,
 	values[14] = text_or_null(tier, &nulls[14]);
 	values[15] = NumericGetDatum(points_units_to_numeric(rule->award, type->scale));
 	values[16] = TimestampTzGetDatum(at);
-	run(points_plan(&plan,
+	points_run(points_plan(&plan,
 					"INSERT INTO points.earnings (lot_id, account_id, type, customer,"
 					" rule_id, event, amount, excluded, basis, rate_points, rate_spend,"
 					" min_amount, max_points, multiplier, tier, points, at)"
@@ -627,7 +618,7 @@ points_clawback(PG_FUNCTION_ARGS)
 		if (!points_lock_account(type, customer, at, &acct))
 			elog(ERROR, "points: account of grant " INT64_FORMAT " vanished", lot_id);
 		values[0] = Int64GetDatum(lot_id);
-		run(points_plan(&earnings_plan,
+		points_run(points_plan(&earnings_plan,
 						"SELECT id, basis, rate_points, rate_spend, min_amount,"
 						" max_points, multiplier, points, refunded, event"
 						" FROM points.earnings WHERE lot_id = $1 ORDER BY id",
@@ -707,7 +698,7 @@ points_clawback(PG_FUNCTION_ARGS)
 			values[0] = Int64GetDatum(ids[i]);
 			values[1] = NumericGetDatum(total_refunded);
 			values[2] = NumericGetDatum(taken[i]);
-			run(points_plan(&update_plan,
+			points_run(points_plan(&update_plan,
 							"UPDATE points.earnings SET refunded = $2, clawed_back = $3"
 							" WHERE id = $1",
 							3, update_types),
@@ -725,7 +716,7 @@ points_clawback(PG_FUNCTION_ARGS)
 			values[3] = text_or_null(ref, &nulls[3]);
 			values[4] = text_or_null(note, &nulls[4]);
 			values[5] = TimestampTzGetDatum(at);
-			run(points_plan(&revoke_plan,
+			points_run(points_plan(&revoke_plan,
 							"SELECT points.revoke($1, $2, $3, $4, $5, $6)",
 							6, revoke_types),
 				values, nulls, SPI_OK_SELECT);

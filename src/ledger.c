@@ -47,8 +47,9 @@ points_plan(SPIPlanPtr *cache, const char *sql, int nargs, const Oid *argtypes)
 	return *cache;
 }
 
-static void
-run(SPIPlanPtr plan, Datum *values, const char *nulls, int expected)
+/* Execute a kept plan; any result other than `expected` can't happen. */
+void
+points_run(SPIPlanPtr plan, Datum *values, const char *nulls, int expected)
 {
 	int			rc = SPI_execute_plan(plan, values, nulls, false, 0);
 
@@ -56,24 +57,34 @@ run(SPIPlanPtr plan, Datum *values, const char *nulls, int expected)
 		elog(ERROR, "points: query failed: %s", SPI_result_code_string(rc));
 }
 
-static Datum
-col(int row, int column, bool *isnull)
+/* Column `column` (from 1) of row `row` of the last result. */
+Datum
+points_col(int row, int column, bool *isnull)
 {
 	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
 						 column, isnull);
 }
 
-static int64
-col_int64(int row, int column)
+int64
+points_col_int64(int row, int column)
 {
 	bool		isnull;
-	Datum		d = col(row, column, &isnull);
+	Datum		d = points_col(row, column, &isnull);
 
 	return isnull ? 0 : DatumGetInt64(d);
 }
 
-static char *
-col_text(int row, int column)
+Numeric
+points_col_numeric(int row, int column)
+{
+	bool		isnull;
+	Datum		d = points_col(row, column, &isnull);
+
+	return isnull ? NULL : DatumGetNumeric(d);
+}
+
+char *
+points_col_text(int row, int column)
 {
 	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, column);
 }
@@ -111,19 +122,19 @@ read_account(Account *acct)
 {
 	bool		isnull;
 
-	acct->id = col_int64(0, 1);
-	acct->balance = col_int64(0, 2);
-	acct->held = col_int64(0, 3);
-	acct->pending = col_int64(0, 4);
-	acct->debt = col_int64(0, 5);
-	acct->earned = col_int64(0, 6);
-	acct->spent = col_int64(0, 7);
-	acct->expired = col_int64(0, 8);
-	acct->next_expiry_at = DatumGetTimestampTz(col(0, 9, &isnull));
-	acct->vested_at = DatumGetTimestampTz(col(0, 10, &isnull));
-	acct->last_at = DatumGetTimestampTz(col(0, 11, &isnull));
-	acct->last_activity_at = DatumGetTimestampTz(col(0, 12, &isnull));
-	acct->inactive_at = DatumGetTimestampTz(col(0, 13, &isnull));
+	acct->id = points_col_int64(0, 1);
+	acct->balance = points_col_int64(0, 2);
+	acct->held = points_col_int64(0, 3);
+	acct->pending = points_col_int64(0, 4);
+	acct->debt = points_col_int64(0, 5);
+	acct->earned = points_col_int64(0, 6);
+	acct->spent = points_col_int64(0, 7);
+	acct->expired = points_col_int64(0, 8);
+	acct->next_expiry_at = DatumGetTimestampTz(points_col(0, 9, &isnull));
+	acct->vested_at = DatumGetTimestampTz(points_col(0, 10, &isnull));
+	acct->last_at = DatumGetTimestampTz(points_col(0, 11, &isnull));
+	acct->last_activity_at = DatumGetTimestampTz(points_col(0, 12, &isnull));
+	acct->inactive_at = DatumGetTimestampTz(points_col(0, 13, &isnull));
 }
 
 /*
@@ -153,7 +164,7 @@ points_get_account(const PointsType *type, const char *customer, bool lock,
 						   2, argtypes);
 	values[0] = CStringGetTextDatum(type->code);
 	values[1] = CStringGetTextDatum(customer);
-	run(plan, values, NULL, SPI_OK_SELECT);
+	points_run(plan, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		return false;
 	read_account(acct);
@@ -193,7 +204,7 @@ points_lock_or_create_account(const PointsType *type, const char *customer,
 		return;
 	values[0] = CStringGetTextDatum(type->code);
 	values[1] = CStringGetTextDatum(customer);
-	run(points_plan(&plan,
+	points_run(points_plan(&plan,
 					"INSERT INTO points.accounts (type, customer) VALUES ($1, $2)"
 					" ON CONFLICT (type, customer) DO NOTHING",
 					2, argtypes),
@@ -227,7 +238,7 @@ points_store_account(Account *acct, TimestampTz at)
 	values[10] = TimestampTzGetDatum(acct->last_at);
 	values[11] = TimestampTzGetDatum(acct->last_activity_at);
 	values[12] = TimestampTzGetDatum(acct->inactive_at);
-	run(points_plan(&plan,
+	points_run(points_plan(&plan,
 					"UPDATE points.accounts SET balance = $2, held = $3, pending = $4,"
 					" debt = $5, earned = $6, spent = $7, expired = $8,"
 					" next_expiry_at = $9, vested_at = $10, last_at = $11,"
@@ -280,8 +291,8 @@ points_available(const Account *acct, TimestampTz at, bool past)
 						   2, argtypes);
 	values[0] = Int64GetDatum(acct->id);
 	values[1] = TimestampTzGetDatum(at);
-	run(plan, values, NULL, SPI_OK_SELECT);
-	return col_int64(0, 1);
+	points_run(plan, values, NULL, SPI_OK_SELECT);
+	return points_col_int64(0, 1);
 }
 
 /*
@@ -297,10 +308,10 @@ points_collect_accounts(SPIPlanPtr plan, Datum *values, int64 **ids, int *n,
 	uint64		i;
 	int			j;
 
-	run(plan, values, NULL, SPI_OK_SELECT);
+	points_run(plan, values, NULL, SPI_OK_SELECT);
 	for (i = 0; i < SPI_processed; i++)
 	{
-		int64		id = col_int64(i, 1);
+		int64		id = points_col_int64(i, 1);
 
 		for (j = 0; j < *n && (*ids)[j] != id; j++)
 			;
@@ -325,14 +336,14 @@ points_refresh_open_bounds(Account *acct)
 	bool		isnull;
 
 	values[0] = Int64GetDatum(acct->id);
-	run(points_plan(&plan,
+	points_run(points_plan(&plan,
 					"SELECT coalesce(min(expires_at), 'infinity'),"
 					" coalesce(max(available_at), '-infinity')"
 					" FROM points.lots WHERE account_id = $1 AND open",
 					1, argtypes),
 		values, NULL, SPI_OK_SELECT);
-	acct->next_expiry_at = DatumGetTimestampTz(col(0, 1, &isnull));
-	acct->vested_at = DatumGetTimestampTz(col(0, 2, &isnull));
+	acct->next_expiry_at = DatumGetTimestampTz(points_col(0, 1, &isnull));
+	acct->vested_at = DatumGetTimestampTz(points_col(0, 2, &isnull));
 }
 
 void
@@ -394,7 +405,7 @@ points_insert_lot(const PointsType *type, const char *customer, Account *acct,
 	values[11] = BoolGetDatum(fixed_expiry);
 	values[12] = PointerGetDatum(validity);
 	nulls[12] = validity ? ' ' : 'n';
-	run(points_plan(&plan,
+	points_run(points_plan(&plan,
 					"INSERT INTO points.lots (account_id, type, customer, amount,"
 					" remaining, status, reason, ref, note, available_at,"
 					" expires_at, at, fixed_expiry, validity)"
@@ -413,7 +424,7 @@ points_insert_lot(const PointsType *type, const char *customer, Account *acct,
 		if (available_at > acct->vested_at)
 			acct->vested_at = available_at;
 	}
-	return col_int64(0, 1);
+	return points_col_int64(0, 1);
 }
 
 /*
@@ -500,7 +511,7 @@ points_insert_entry(const PointsType *type, const char *customer,
 	values[13] = text_or_null(row->ref, &nulls[13]);
 	values[14] = text_or_null(row->note, &nulls[14]);
 	values[15] = CStringGetTextDatum(GetUserNameFromId(GetOuterUserId(), false));
-	run(points_plan(&plan,
+	points_run(points_plan(&plan,
 					"INSERT INTO points.entries (account_id, type, customer, kind,"
 					" amount, balance_after, held, pending, debt, lot_id, hold_id,"
 					" origin_id, at, ref, note, actor)"
@@ -509,7 +520,7 @@ points_insert_entry(const PointsType *type, const char *customer,
 					" RETURNING id",
 					16, argtypes),
 		values, nulls, SPI_OK_INSERT_RETURNING);
-	entry_id = col_int64(0, 1);
+	entry_id = points_col_int64(0, 1);
 	if (points_notify)
 		announce(type, customer, acct, row, entry_id);
 	return entry_id;
@@ -559,7 +570,7 @@ points_draw(const PointsType *type, Account *acct, int64 amount,
 			break;
 		for (i = 0; i < SPI_processed && left > 0; i++)
 		{
-			int64		remaining = col_int64(i, 2);
+			int64		remaining = points_col_int64(i, 2);
 			int64		take = Min(remaining, left);
 			bool		isnull;
 
@@ -568,9 +579,9 @@ points_draw(const PointsType *type, Account *acct, int64 amount,
 				cap *= 2;
 				d = repalloc(d, cap * sizeof(Draw));
 			}
-			d[n].lot_id = col_int64(i, 1);
+			d[n].lot_id = points_col_int64(i, 1);
 			d[n].amount = take;
-			d[n].expires_at = DatumGetTimestampTz(col(i, 3, &isnull));
+			d[n].expires_at = DatumGetTimestampTz(points_col(i, 3, &isnull));
 			d[n].exhausted = take == remaining;
 			left -= take;
 			n++;
@@ -626,7 +637,7 @@ points_apply_draws(Account *acct, int64 entry_id, Draw *draws, int ndraws,
 	}
 	values[0] = int64_array(ids, ndraws);
 	values[1] = int64_array(amounts, ndraws);
-	run(points_plan(&update_plan,
+	points_run(points_plan(&update_plan,
 					"UPDATE points.lots l SET remaining = l.remaining - d.amount"
 					" FROM unnest($1, $2) AS d(id, amount) WHERE l.id = d.id",
 					2, update_types),
@@ -640,7 +651,7 @@ points_apply_draws(Account *acct, int64 entry_id, Draw *draws, int ndraws,
 	values[2] = int64_array(amounts, ndraws);
 	values[3] = Int64GetDatum(acct->id);
 	values[4] = TimestampTzGetDatum(at);
-	run(points_plan(&alloc_plan,
+	points_run(points_plan(&alloc_plan,
 					"INSERT INTO points.allocations (entry_id, lot_id, account_id,"
 					" amount, at)"
 					" SELECT $1, d.id, $4, d.amount, $5 FROM unnest($2, $3) AS d(id, amount)",
@@ -706,23 +717,23 @@ points_request_begin(const PointsType *type, const char *op, const char *ref,
 	{
 		bool		isnull;
 
-		run(points_plan(&find_plan,
+		points_run(points_plan(&find_plan,
 						"SELECT result, args = $4 FROM points.requests"
 						" WHERE type = $1 AND op = $2 AND ref = $3",
 						4, find_types),
 			values, NULL, SPI_OK_SELECT);
 		if (SPI_processed > 0)
 		{
-			if (!DatumGetBool(col(0, 2, &isnull)))
+			if (!DatumGetBool(points_col(0, 2, &isnull)))
 				ereport(ERROR,
 						(errcode(ERRCODE_POINTS_REF_MISMATCH),
 						 errmsg("ref \"%s\" was already used for %s of type \"%s\" with other arguments",
 								ref, op, type->code),
 						 errhint("A retry must repeat the original arguments; use a new ref for a new request.")));
-			*result = col_int64(0, 1);
+			*result = points_col_int64(0, 1);
 			return true;
 		}
-		run(points_plan(&claim_plan,
+		points_run(points_plan(&claim_plan,
 						"INSERT INTO points.requests (type, op, ref, args, customer)"
 						" VALUES ($1, $2, $3, $4, $5)"
 						" ON CONFLICT (type, op, ref) DO NOTHING",
@@ -749,7 +760,7 @@ points_request_end(const PointsType *type, const char *op, const char *ref,
 	values[1] = CStringGetTextDatum(op);
 	values[2] = CStringGetTextDatum(ref);
 	values[3] = Int64GetDatum(result);
-	run(points_plan(&plan,
+	points_run(points_plan(&plan,
 					"UPDATE points.requests SET result = $4"
 					" WHERE type = $1 AND op = $2 AND ref = $3",
 					4, argtypes),
@@ -765,7 +776,7 @@ static void
 update_lot(SPIPlanPtr *cache, const char *sql, int nargs, const Oid *argtypes,
 		   Datum *values)
 {
-	run(points_plan(cache, sql, nargs, argtypes), values, NULL, SPI_OK_UPDATE);
+	points_run(points_plan(cache, sql, nargs, argtypes), values, NULL, SPI_OK_UPDATE);
 	if (SPI_processed != 1)
 		elog(ERROR, "points: grant update touched " UINT64_FORMAT " rows",
 			 SPI_processed);
@@ -795,7 +806,7 @@ points_settle_debt(const PointsType *type, const char *customer, Account *acct,
 	if (acct->debt <= 0)
 		return;
 	values[0] = Int64GetDatum(acct->id);
-	run(points_plan(&plan,
+	points_run(points_plan(&plan,
 					"SELECT id, remaining, expires_at FROM points.lots"
 					" WHERE account_id = $1 AND open"
 					" ORDER BY expires_at, available_at, id",
@@ -805,11 +816,11 @@ points_settle_debt(const PointsType *type, const char *customer, Account *acct,
 	for (i = 0; i < SPI_processed && left > 0; i++)
 	{
 		bool		isnull;
-		int64		remaining = col_int64(i, 2);
+		int64		remaining = points_col_int64(i, 2);
 
-		draws[ndraws].lot_id = col_int64(i, 1);
+		draws[ndraws].lot_id = points_col_int64(i, 1);
 		draws[ndraws].amount = Min(remaining, left);
-		draws[ndraws].expires_at = DatumGetTimestampTz(col(i, 3, &isnull));
+		draws[ndraws].expires_at = DatumGetTimestampTz(points_col(i, 3, &isnull));
 		draws[ndraws].exhausted = draws[ndraws].amount == remaining;
 		left -= draws[ndraws].amount;
 		ndraws++;
@@ -911,7 +922,7 @@ drawn_by(const PointsType *type, int64 origin, Draw **draws)
 	" GROUP BY a.lot_id, l.expires_at, l.at HAVING sum(a.amount) > 0"
 
 	values[0] = Int64GetDatum(origin);
-	run(type->consume_order == CONSUME_FIFO ?
+	points_run(type->consume_order == CONSUME_FIFO ?
 		points_plan(&fifo_plan, DRAWN_BY " ORDER BY l.at DESC, a.lot_id DESC",
 					1, argtypes) :
 		points_plan(&expiry_plan,
@@ -923,9 +934,9 @@ drawn_by(const PointsType *type, int64 origin, Draw **draws)
 	{
 		bool		isnull;
 
-		d[i].lot_id = col_int64(i, 1);
-		d[i].amount = col_int64(i, 2);
-		d[i].expires_at = DatumGetTimestampTz(col(i, 3, &isnull));
+		d[i].lot_id = points_col_int64(i, 1);
+		d[i].amount = points_col_int64(i, 2);
+		d[i].expires_at = DatumGetTimestampTz(points_col(i, 3, &isnull));
 		d[i].exhausted = false;
 	}
 	*draws = d;
@@ -1059,15 +1070,15 @@ points_find_lot(int64 lot_id, char **type_code, char **customer)
 	Datum		values[1];
 
 	values[0] = Int64GetDatum(lot_id);
-	run(points_plan(&plan, "SELECT type, customer FROM points.lots WHERE id = $1",
+	points_run(points_plan(&plan, "SELECT type, customer FROM points.lots WHERE id = $1",
 					1, argtypes),
 		values, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("grant " INT64_FORMAT " does not exist", lot_id)));
-	*type_code = col_text(0, 1);
-	*customer = col_text(0, 2);
+	*type_code = points_col_text(0, 1);
+	*customer = points_col_text(0, 2);
 }
 
 /* The current state of a lot, read under its account's lock. */
@@ -1082,24 +1093,24 @@ points_read_lot(int64 lot_id, Lot *lot)
 	char	   *status;
 
 	values[0] = Int64GetDatum(lot_id);
-	run(points_plan(&plan,
+	points_run(points_plan(&plan,
 					"SELECT amount, remaining, revoked, status, available_at,"
 					" expires_at, fixed_expiry, forgiven, validity"
 					" FROM points.lots WHERE id = $1",
 					1, argtypes),
 		values, NULL, SPI_OK_SELECT);
 	lot->id = lot_id;
-	lot->amount = col_int64(0, 1);
-	lot->remaining = col_int64(0, 2);
-	lot->revoked = col_int64(0, 3);
-	status = col_text(0, 4);
+	lot->amount = points_col_int64(0, 1);
+	lot->remaining = points_col_int64(0, 2);
+	lot->revoked = points_col_int64(0, 3);
+	status = points_col_text(0, 4);
 	lot->pending = strcmp(status, "pending") == 0;
 	lot->voided = strcmp(status, "voided") == 0;
-	lot->available_at = DatumGetTimestampTz(col(0, 5, &isnull));
-	lot->expires_at = DatumGetTimestampTz(col(0, 6, &isnull));
-	lot->fixed_expiry = DatumGetBool(col(0, 7, &isnull));
-	lot->forgiven = col_int64(0, 8);
-	d = col(0, 9, &isnull);
+	lot->available_at = DatumGetTimestampTz(points_col(0, 5, &isnull));
+	lot->expires_at = DatumGetTimestampTz(points_col(0, 6, &isnull));
+	lot->fixed_expiry = DatumGetBool(points_col(0, 7, &isnull));
+	lot->forgiven = points_col_int64(0, 8);
+	d = points_col(0, 9, &isnull);
 	lot->has_validity = !isnull;
 	if (!isnull)
 		lot->validity = *DatumGetIntervalP(d);
@@ -1150,7 +1161,7 @@ points_expire_due(const PointsType *type, const char *customer, Account *acct,
 	values[0] = Int64GetDatum(acct->id);
 	values[1] = TimestampTzGetDatum(inactive ? DT_NOEND : at);
 	values[2] = Int32GetDatum(limit + 1);	/* one more: is anything left? */
-	run(points_plan(&plan,
+	points_run(points_plan(&plan,
 					"SELECT id, remaining, expires_at FROM points.lots"
 					" WHERE account_id = $1 AND open AND expires_at <= $2"
 					" ORDER BY expires_at, id LIMIT $3",
@@ -1164,9 +1175,9 @@ points_expire_due(const PointsType *type, const char *customer, Account *acct,
 	{
 		bool		isnull;
 
-		due[i].lot_id = col_int64(i, 1);
-		due[i].amount = col_int64(i, 2);
-		due[i].expires_at = DatumGetTimestampTz(col(i, 3, &isnull));
+		due[i].lot_id = points_col_int64(i, 1);
+		due[i].amount = points_col_int64(i, 2);
+		due[i].expires_at = DatumGetTimestampTz(points_col(i, 3, &isnull));
 		due[i].exhausted = true;
 	}
 

@@ -24,25 +24,6 @@ typedef struct Hold
 	int64		settled_entry_id;
 } Hold;
 
-static void
-run(SPIPlanPtr plan, Datum *values, int expected)
-{
-	int			rc = SPI_execute_plan(plan, values, NULL, false, 0);
-
-	if (rc != expected)
-		elog(ERROR, "points: query failed: %s", SPI_result_code_string(rc));
-}
-
-static int64
-get_int64(int column)
-{
-	bool		isnull;
-	Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-								  column, &isnull);
-
-	return isnull ? 0 : DatumGetInt64(d);
-}
-
 /* Read a hold; 42704 when there is none. */
 static void
 read_hold(int64 hold_id, Hold *hold)
@@ -52,11 +33,11 @@ read_hold(int64 hold_id, Hold *hold)
 	Datum		values[1];
 
 	values[0] = Int64GetDatum(hold_id);
-	run(points_plan(&plan,
+	points_run(points_plan(&plan,
 					"SELECT type, customer, amount, captured, status, entry_id,"
 					" settled_entry_id FROM points.holds WHERE id = $1",
 					1, argtypes),
-		values, SPI_OK_SELECT);
+		values, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -64,11 +45,11 @@ read_hold(int64 hold_id, Hold *hold)
 	hold->id = hold_id;
 	hold->type_code = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	hold->customer = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	hold->amount = get_int64(3);
-	hold->captured = get_int64(4);
+	hold->amount = points_col_int64(0, 3);
+	hold->captured = points_col_int64(0, 4);
 	hold->status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5);
-	hold->entry_id = get_int64(6);
-	hold->settled_entry_id = get_int64(7);
+	hold->entry_id = points_col_int64(0, 6);
+	hold->settled_entry_id = points_col_int64(0, 7);
 }
 
 static void
@@ -85,11 +66,11 @@ settle_hold(const Hold *hold, const char *status, int64 captured,
 	values[2] = Int64GetDatum(captured);
 	values[3] = Int64GetDatum(settled_entry_id);
 	values[4] = TimestampTzGetDatum(at);
-	run(points_plan(&plan,
+	points_run(points_plan(&plan,
 					"UPDATE points.holds SET status = $2, captured = $3,"
 					" settled_entry_id = $4, resolved_at = $5 WHERE id = $1",
 					5, argtypes),
-		values, SPI_OK_UPDATE);
+		values, NULL, SPI_OK_UPDATE);
 }
 
 static void wrong_state(const char *what, int64 id, const char *state) pg_attribute_noreturn();
@@ -159,9 +140,9 @@ points_hold(PG_FUNCTION_ARGS)
 
 		if (!points_lock_account(type, customer, at, &acct))
 			points_insufficient(type, customer, amount, 0, "hold");
-		run(points_plan(&id_plan, "SELECT nextval('points.holds_id_seq')", 0, NULL),
-			NULL, SPI_OK_SELECT);
-		hold_id = get_int64(1);
+		points_run(points_plan(&id_plan, "SELECT nextval('points.holds_id_seq')", 0, NULL),
+			NULL, NULL, SPI_OK_SELECT);
+		hold_id = points_col_int64(0, 1);
 
 		row.kind = "hold";
 		row.held = amount;
@@ -363,14 +344,14 @@ points_refund(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	values[0] = Int64GetDatum(debit_id);
-	run(points_plan(&entry_plan,
+	points_run(points_plan(&entry_plan,
 					"SELECT e.type, e.customer, e.kind,"
 					" ((e.amount + e.held) * -pg_catalog.power(10::numeric, t.scale))::bigint,"
 					" CASE WHEN e.kind = 'capture' THEN e.origin_id ELSE e.id END"
 					" FROM points.entries e JOIN points.types t ON t.code = e.type"
 					" WHERE e.id = $1",
 					1, argtypes),
-		values, SPI_OK_SELECT);
+		values, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -378,8 +359,8 @@ points_refund(PG_FUNCTION_ARGS)
 	code = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	customer = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 	kind = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
-	spent = get_int64(4);
-	origin = get_int64(5);
+	spent = points_col_int64(0, 4);
+	origin = points_col_int64(0, 5);
 	if (strcmp(kind, "redeem") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_POINTS_WRONG_STATE),
@@ -409,12 +390,12 @@ points_refund(PG_FUNCTION_ARGS)
 		if (!points_lock_account(type, customer, at, &acct))
 			elog(ERROR, "points: account of entry " INT64_FORMAT " vanished", debit_id);
 		values[0] = Int64GetDatum(origin);
-		run(points_plan(&refunded_plan,
+		points_run(points_plan(&refunded_plan,
 						"SELECT coalesce(sum(e.amount * pg_catalog.power(10::numeric, t.scale)), 0)::bigint"
 						" FROM points.entries e JOIN points.types t ON t.code = e.type"
 						" WHERE e.origin_id = $1 AND e.kind = 'refund'",
 						1, argtypes),
-			values, SPI_OK_SELECT);
+			values, NULL, SPI_OK_SELECT);
 		refunded = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 											   SPI_tuptable->tupdesc, 1, &isnull));
 		if (PG_ARGISNULL(1))
@@ -785,14 +766,14 @@ points_release_holds(PG_FUNCTION_ARGS)
 	/* the oldest timed-out holds of accounts no running operation holds */
 	values[0] = TimestampTzGetDatum(at);
 	values[1] = Int32GetDatum(batch);
-	run(points_plan(&due_plan,
+	points_run(points_plan(&due_plan,
 					"SELECT h.id, h.until FROM points.holds h"
 					" JOIN points.accounts a ON a.id = h.account_id"
 					" WHERE h.status = 'open' AND h.until <= $1"
 					" ORDER BY h.until, h.id LIMIT $2"
 					" FOR NO KEY UPDATE OF a SKIP LOCKED",
 					2, due_types),
-		values, SPI_OK_SELECT);
+		values, NULL, SPI_OK_SELECT);
 	nholds = SPI_processed;
 	holds = palloc(Max(nholds, 1) * sizeof(int64));
 	until = palloc(Max(nholds, 1) * sizeof(TimestampTz));

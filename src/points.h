@@ -163,6 +163,12 @@ extern bool points_interval_positive(const Interval *iv);
 /* ledger.c: queries, types, accounts, lots, entries */
 extern SPIPlanPtr points_plan(SPIPlanPtr *cache, const char *sql, int nargs,
 							  const Oid *argtypes);
+extern void points_run(SPIPlanPtr plan, Datum *values, const char *nulls,
+					   int expected);
+extern Datum points_col(int row, int column, bool *isnull);
+extern int64 points_col_int64(int row, int column);
+extern Numeric points_col_numeric(int row, int column);
+extern char *points_col_text(int row, int column);
 /* typecache.c */
 extern void points_typecache_init(void);
 extern PointsType *points_load_type(const char *code);

@@ -39,34 +39,6 @@ static const char code_alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 #define CODE_BYTES 10			/* 80 random bits: 16 characters */
 #define CODE_LENGTH 16
 
-static void
-run(SPIPlanPtr plan, Datum *values, const char *nulls, int expected)
-{
-	int			rc = SPI_execute_plan(plan, values, nulls, false, 0);
-
-	if (rc != expected)
-		elog(ERROR, "points: query failed: %s", SPI_result_code_string(rc));
-}
-
-static Numeric
-get_numeric(int column)
-{
-	bool		isnull;
-	Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-								  column, &isnull);
-
-	return isnull ? NULL : DatumGetNumeric(d);
-}
-
-static int64
-get_int64(int column)
-{
-	bool		isnull;
-	Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-								  column, &isnull);
-
-	return isnull ? 0 : DatumGetInt64(d);
-}
 
 /* Read the type's redemption settings; 22023 when it has no rate. */
 static void
@@ -78,20 +50,20 @@ load_policy(const PointsType *type, RedeemPolicy *p)
 	bool		isnull;
 
 	values[0] = CStringGetTextDatum(type->code);
-	run(points_plan(&plan,
+	points_run(points_plan(&plan,
 					"SELECT redeem_points, redeem_value, currency, tax_payable,"
 					" min_redeem_points, max_redeem_points"
 					" FROM points.types WHERE code = $1",
 					1, argtypes),
 		values, NULL, SPI_OK_SELECT);
-	p->redeem_points = get_numeric(1);
-	p->redeem_value = get_numeric(2);
+	p->redeem_points = points_col_numeric(0, 1);
+	p->redeem_value = points_col_numeric(0, 2);
 	p->currency = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
 	p->exponent = points_currency_exponent(p->currency);
 	p->tax_payable = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
 												SPI_tuptable->tupdesc, 4, &isnull));
-	p->min_points = get_numeric(5);
-	p->max_points = get_numeric(6);
+	p->min_points = points_col_numeric(0, 5);
+	p->max_points = points_col_numeric(0, 6);
 	if (p->redeem_points == NULL || p->redeem_value == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -299,7 +271,7 @@ new_code(void)
 		Assert(n == CODE_LENGTH);
 
 		values[0] = CStringGetTextDatum(code);
-		run(points_plan(&plan, "SELECT 1 FROM points.redemptions WHERE code = $1",
+		points_run(points_plan(&plan, "SELECT 1 FROM points.redemptions WHERE code = $1",
 						1, argtypes),
 			values, NULL, SPI_OK_SELECT);
 		if (SPI_processed == 0)
@@ -324,7 +296,7 @@ redemption_row(FunctionCallInfo fcinfo, int64 id)
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "points: a redemption function must return a composite type");
 	values[0] = Int64GetDatum(id);
-	run(points_plan(&plan, "SELECT * FROM points.redemptions WHERE id = $1",
+	points_run(points_plan(&plan, "SELECT * FROM points.redemptions WHERE id = $1",
 					1, argtypes),
 		values, NULL, SPI_OK_SELECT);
 	if (SPI_processed != 1 || SPI_tuptable->tupdesc->natts != desc->natts)
@@ -377,7 +349,7 @@ points_redeem(PG_FUNCTION_ARGS)
 	points_require_enabled(type, "redeem");
 	keys[0] = CStringGetTextDatum(type->code);
 	keys[1] = CStringGetTextDatum(reward);
-	run(points_plan(&find_plan,
+	points_run(points_plan(&find_plan,
 					"SELECT 1 FROM points.rewards WHERE type = $1 AND code = $2",
 					2, key_types),
 		keys, NULL, SPI_OK_SELECT);
@@ -415,7 +387,7 @@ points_redeem(PG_FUNCTION_ARGS)
 		/* lock order: the account, then the reward */
 		if (!points_lock_account(type, customer, at, &acct))
 			memset(&acct, 0, sizeof(acct));
-		run(points_plan(&lock_plan,
+		points_run(points_plan(&lock_plan,
 						"SELECT name, kind, cost, value, enabled, stock, per_customer"
 						" FROM points.rewards WHERE type = $1 AND code = $2"
 						" FOR NO KEY UPDATE",
@@ -428,8 +400,8 @@ points_redeem(PG_FUNCTION_ARGS)
 							reward, type->code)));
 		name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 		kind = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-		cost = get_numeric(3);
-		value = get_numeric(4);
+		cost = points_col_numeric(0, 3);
+		value = points_col_numeric(0, 4);
 		enabled = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
 											 SPI_tuptable->tupdesc, 5, &isnull));
 		stock = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
@@ -455,12 +427,12 @@ points_redeem(PG_FUNCTION_ARGS)
 
 			values[0] = Int64GetDatum(acct.id);
 			values[1] = CStringGetTextDatum(reward);
-			run(points_plan(&count_plan,
+			points_run(points_plan(&count_plan,
 							"SELECT pg_catalog.count(*) FROM points.redemptions"
 							" WHERE account_id = $1 AND reward = $2 AND status = 'issued'",
 							2, count_types),
 				values, NULL, SPI_OK_SELECT);
-			taken = get_int64(1);
+			taken = points_col_int64(0, 1);
 			if (taken >= per_customer)
 				ereport(ERROR,
 						(errcode(ERRCODE_POINTS_WRONG_STATE),
@@ -481,7 +453,7 @@ points_redeem(PG_FUNCTION_ARGS)
 		points_store_account(&acct, at);
 
 		if (limited)
-			run(points_plan(&stock_plan,
+			points_run(points_plan(&stock_plan,
 							"UPDATE points.rewards SET stock = stock - 1"
 							" WHERE type = $1 AND code = $2",
 							2, key_types),
@@ -504,14 +476,14 @@ points_redeem(PG_FUNCTION_ARGS)
 		nulls[11] = ref ? ' ' : 'n';
 		values[12] = note ? CStringGetTextDatum(note) : (Datum) 0;
 		nulls[12] = note ? ' ' : 'n';
-		run(points_plan(&insert_plan,
+		points_run(points_plan(&insert_plan,
 						"INSERT INTO points.redemptions (account_id, type, customer,"
 						" reward, code, cost, value, kind, name, at, entry_id, ref, note)"
 						" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
 						" RETURNING id",
 						13, insert_types),
 			values, nulls, SPI_OK_INSERT_RETURNING);
-		id = get_int64(1);
+		id = points_col_int64(0, 1);
 		points_request_end(type, "redeem", ref, id);
 	}
 	points_write_end();
@@ -559,7 +531,7 @@ points_cancel_redemption(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	values[0] = Int64GetDatum(id);
-	run(points_plan(&find_plan,
+	points_run(points_plan(&find_plan,
 					"SELECT type, customer FROM points.redemptions WHERE id = $1",
 					1, id_types),
 		values, NULL, SPI_OK_SELECT);
@@ -574,26 +546,26 @@ points_cancel_redemption(PG_FUNCTION_ARGS)
 	points_write_begin();
 	if (!points_lock_account(type, customer, at, &acct))
 		elog(ERROR, "points: account of redemption " INT64_FORMAT " vanished", id);
-	run(points_plan(&read_plan,
+	points_run(points_plan(&read_plan,
 					"SELECT status, reward, entry_id, cost FROM points.redemptions"
 					" WHERE id = $1",
 					1, id_types),
 		values, NULL, SPI_OK_SELECT);
 	status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	reward = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	entry_id = get_int64(3);
-	cost = points_numeric_to_units(get_numeric(4), type, "cost");
+	entry_id = points_col_int64(0, 3);
+	cost = points_numeric_to_units(points_col_numeric(0, 4), type, "cost");
 
 	if (strcmp(status, "cancelled") != 0)
 	{
 		/* what refund() already gave back of the redeem entry stays given */
 		values[0] = Int64GetDatum(entry_id);
-		run(points_plan(&refunded_plan,
+		points_run(points_plan(&refunded_plan,
 						"SELECT coalesce(pg_catalog.sum(amount), 0) FROM points.entries"
 						" WHERE origin_id = $1 AND kind = 'refund'",
 						1, id_types),
 			values, NULL, SPI_OK_SELECT);
-		refunded = points_numeric_to_units(get_numeric(1), type, "refunded");
+		refunded = points_numeric_to_units(points_col_numeric(0, 1), type, "refunded");
 		if (cost > refunded)
 		{
 			EntryRow	row = {0};
@@ -609,7 +581,7 @@ points_cancel_redemption(PG_FUNCTION_ARGS)
 
 		values[0] = CStringGetTextDatum(type->code);
 		values[1] = CStringGetTextDatum(reward);
-		run(points_plan(&stock_plan,
+		points_run(points_plan(&stock_plan,
 						"UPDATE points.rewards SET stock = stock + 1"
 						" WHERE type = $1 AND code = $2 AND stock IS NOT NULL",
 						2, stock_types),
@@ -620,7 +592,7 @@ points_cancel_redemption(PG_FUNCTION_ARGS)
 		values[1] = TimestampTzGetDatum(at);
 		values[2] = Int64GetDatum(refund_id);
 		nulls[2] = refund_id ? ' ' : 'n';
-		run(points_plan(&cancel_plan,
+		points_run(points_plan(&cancel_plan,
 						"UPDATE points.redemptions SET status = 'cancelled',"
 						" cancelled_at = $2, refund_entry_id = $3 WHERE id = $1",
 						3, cancel_types),
@@ -668,7 +640,7 @@ points_price(PG_FUNCTION_ARGS)
 	values[0] = CStringGetTextDatum(type->code);
 	if (currency == NULL)
 	{
-		run(points_plan(&currency_plan,
+		points_run(points_plan(&currency_plan,
 						"SELECT currency FROM points.types WHERE code = $1",
 						1, currency_types),
 			values, NULL, SPI_OK_SELECT);
@@ -681,7 +653,7 @@ points_price(PG_FUNCTION_ARGS)
 	}
 	values[1] = CStringGetTextDatum(currency);
 	values[2] = NumericGetDatum(quantity);
-	run(points_plan(&tier_plan,
+	points_run(points_plan(&tier_plan,
 					"SELECT unit_price FROM points.prices"
 					" WHERE type = $1 AND currency = $2 AND min_quantity <= $3"
 					" ORDER BY min_quantity DESC LIMIT 1",
@@ -689,12 +661,12 @@ points_price(PG_FUNCTION_ARGS)
 		values, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 	{
-		run(points_plan(&least_plan,
+		points_run(points_plan(&least_plan,
 						"SELECT pg_catalog.min(min_quantity) FROM points.prices"
 						" WHERE type = $1 AND currency = $2",
 						2, least_types),
 			values, NULL, SPI_OK_SELECT);
-		if (get_numeric(1) == NULL)
+		if (points_col_numeric(0, 1) == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("point type \"%s\" has no prices in currency \"%s\"",
@@ -705,9 +677,9 @@ points_price(PG_FUNCTION_ARGS)
 				 errmsg("quantity %s is below the smallest volume tier of point type \"%s\" in %s",
 						points_num_text_out(quantity), type->code, currency),
 				 errdetail("The smallest quantity sold is %s.",
-						   points_num_text_out(get_numeric(1)))));
+						   points_num_text_out(points_col_numeric(0, 1)))));
 	}
-	result = points_num_mul(get_numeric(1), quantity);
+	result = points_num_mul(points_col_numeric(0, 1), quantity);
 	result = DatumGetNumeric(DirectFunctionCall2(numeric_round, NumericGetDatum(result),
 												 Int32GetDatum(points_currency_exponent(currency))));
 	result = DatumGetNumeric(SPI_datumTransfer(NumericGetDatum(result), false, -1));
