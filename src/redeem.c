@@ -304,8 +304,10 @@ redemption_row(FunctionCallInfo fcinfo, int64 id)
 	cols = palloc(desc->natts * sizeof(Datum));
 	nulls = palloc(desc->natts * sizeof(bool));
 	heap_deform_tuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, cols, nulls);
-	tuple = SPI_copytuple(heap_form_tuple(BlessTupleDesc(desc), cols, nulls));
-	return HeapTupleGetDatum(tuple);
+	desc = BlessTupleDesc(desc);
+	tuple = heap_form_tuple(desc, cols, nulls);
+	/* in the caller's memory, TOASTed values inlined: SPI_finish() follows */
+	return PointerGetDatum(SPI_returntuple(tuple, desc));
 }
 
 /*

@@ -13,6 +13,7 @@
 #include "tcop/pquery.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/numeric.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
@@ -212,6 +213,8 @@ points_check_type(PG_FUNCTION_ARGS)
 	int32		scale;
 	Datum		d;
 	static const char *const intervals[] = {"validity", "hold_timeout", "inactivity"};
+	static const char *const numbers[] = {"redeem_points", "redeem_value",
+	"min_redeem_points", "max_redeem_points"};
 	size_t		i;
 
 	require_before(td, "points_check_type");
@@ -241,6 +244,15 @@ points_check_type(PG_FUNCTION_ARGS)
 			bad_setting(code,
 						psprintf("%s %s is not a positive interval", intervals[i],
 								 DatumGetCString(DirectFunctionCall1(interval_out, d))),
+						NULL);
+	}
+
+	for (i = 0; i < lengthof(numbers); i++)
+	{
+		d = heap_getattr(row, SPI_fnumber(desc, numbers[i]), desc, &isnull);
+		if (!isnull && (numeric_is_nan(DatumGetNumeric(d)) ||
+						numeric_is_inf(DatumGetNumeric(d))))
+			bad_setting(code, psprintf("%s must be a finite number", numbers[i]),
 						NULL);
 	}
 

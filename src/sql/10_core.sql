@@ -32,7 +32,8 @@ CREATE TABLE @extschema@.types (
 COMMENT ON TABLE @extschema@.types IS 'Kinds of points a merchant issues, each with its own scale and policies';
 
 CREATE FUNCTION @extschema@.check_type() RETURNS trigger
-    LANGUAGE c AS 'MODULE_PATHNAME', 'points_check_type';
+    LANGUAGE c SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'points_check_type';
 CREATE TRIGGER check_type BEFORE INSERT OR UPDATE ON @extschema@.types
     FOR EACH ROW EXECUTE FUNCTION @extschema@.check_type();
 -- Backends cache types; a change tells them all to reload at commit.

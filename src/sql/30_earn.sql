@@ -191,15 +191,20 @@ CREATE TABLE @extschema@.prices (
 COMMENT ON TABLE @extschema@.prices IS 'Volume prices of points sold: the unit price of the highest min_quantity reached';
 
 CREATE FUNCTION @extschema@.check_earn_rule() RETURNS trigger
-    LANGUAGE c AS 'MODULE_PATHNAME', 'points_check_earn_rule';
+    LANGUAGE c SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'points_check_earn_rule';
 CREATE FUNCTION @extschema@.check_tier() RETURNS trigger
-    LANGUAGE c AS 'MODULE_PATHNAME', 'points_check_tier';
+    LANGUAGE c SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'points_check_tier';
 CREATE FUNCTION @extschema@.check_customer() RETURNS trigger
-    LANGUAGE c AS 'MODULE_PATHNAME', 'points_check_customer';
+    LANGUAGE c SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'points_check_customer';
 CREATE FUNCTION @extschema@.check_reward() RETURNS trigger
-    LANGUAGE c AS 'MODULE_PATHNAME', 'points_check_reward';
+    LANGUAGE c SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'points_check_reward';
 CREATE FUNCTION @extschema@.check_price() RETURNS trigger
-    LANGUAGE c AS 'MODULE_PATHNAME', 'points_check_price';
+    LANGUAGE c SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'points_check_price';
 
 CREATE TRIGGER check_earn_rule BEFORE INSERT OR UPDATE ON @extschema@.earn_rules
     FOR EACH ROW EXECUTE FUNCTION @extschema@.check_earn_rule();
