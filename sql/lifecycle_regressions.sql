@@ -52,5 +52,14 @@ SELECT available FROM points.account('lr_part', 'dee', '2023-01-04');
 SELECT kind, amount, balance_after, note FROM points.entries WHERE type = 'lr_part' ORDER BY id;
 SELECT amount, remaining, revoked, forgiven FROM points.lots WHERE type = 'lr_part' ORDER BY id;
 
+-- E. An operation cannot be dated before what it acts on (22023): a grant
+--    confirmed before it was made, a hold captured before it was placed.
+SELECT points.grant('lr_debt', 'eve', 10, pending => true, at => '2024-01-02') AS p \gset
+SELECT points.confirm(:p, at => '2020-01-01');
+SELECT points.grant('lr_debt', 'eve', 10, at => '2024-01-02') > 0 AS granted;
+SELECT points.hold('lr_debt', 'eve', 5, at => '2024-01-03') AS h \gset
+SELECT points.capture(:h, at => '2024-01-02');
+SELECT available, held, pending FROM points.account('lr_debt', 'eve', '2024-01-04');
+
 SELECT * FROM pg_temp.journal;
 SELECT * FROM points.verify();

@@ -110,6 +110,22 @@ points_require_enabled(const PointsType *type, const char *what)
 }
 
 /*
+ * An operation on something (a grant, a hold, an entry, a redemption) cannot
+ * be dated before that thing was made: 22023.
+ */
+void
+points_require_not_before(TimestampTz at, TimestampTz made, const char *what,
+						  int64 id)
+{
+	if (at < made)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("at %s is before %s " INT64_FORMAT " was made, at %s",
+						points_timestamp_text(at), what, id,
+						points_timestamp_text(made))));
+}
+
+/*
  * A time as a request argument: ISO 8601 in UTC, whatever the session's
  * TimeZone and DateStyle, so that a retry from another session compares
  * equal.

@@ -1095,7 +1095,7 @@ points_read_lot(int64 lot_id, Lot *lot)
 	values[0] = Int64GetDatum(lot_id);
 	points_run(points_plan(&plan,
 					"SELECT amount, remaining, revoked, status, available_at,"
-					" expires_at, fixed_expiry, forgiven, validity"
+					" expires_at, fixed_expiry, forgiven, validity, at"
 					" FROM points.lots WHERE id = $1",
 					1, argtypes),
 		values, NULL, SPI_OK_SELECT);
@@ -1114,6 +1114,7 @@ points_read_lot(int64 lot_id, Lot *lot)
 	lot->has_validity = !isnull;
 	if (!isnull)
 		lot->validity = *DatumGetIntervalP(d);
+	lot->at = DatumGetTimestampTz(points_col(0, 10, &isnull));
 }
 
 /* Write back a lot's status, times and revoked and forgiven totals. */

@@ -22,6 +22,7 @@ typedef struct Hold
 	char	   *status;
 	int64		entry_id;
 	int64		settled_entry_id;
+	TimestampTz at;
 } Hold;
 
 /* Read a hold; 42704 when there is none. */
@@ -31,11 +32,12 @@ read_hold(int64 hold_id, Hold *hold)
 	static SPIPlanPtr plan = NULL;
 	static const Oid argtypes[] = {INT8OID};
 	Datum		values[1];
+	bool		isnull;
 
 	values[0] = Int64GetDatum(hold_id);
 	points_run(points_plan(&plan,
 					"SELECT type, customer, amount, captured, status, entry_id,"
-					" settled_entry_id FROM points.holds WHERE id = $1",
+					" settled_entry_id, at FROM points.holds WHERE id = $1",
 					1, argtypes),
 		values, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
@@ -50,6 +52,7 @@ read_hold(int64 hold_id, Hold *hold)
 	hold->status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5);
 	hold->entry_id = points_col_int64(0, 6);
 	hold->settled_entry_id = points_col_int64(0, 7);
+	hold->at = DatumGetTimestampTz(points_col(0, 8, &isnull));
 }
 
 static void
@@ -235,6 +238,7 @@ lock_hold(int64 hold_id, TimestampTz at, Hold *hold, Account *acct)
 	if (!points_lock_account(type, hold->customer, at, acct))
 		elog(ERROR, "points: account of hold " INT64_FORMAT " vanished", hold_id);
 	read_hold(hold_id, hold);
+	points_require_not_before(at, hold->at, "hold", hold_id);
 	return type;
 }
 
@@ -347,7 +351,7 @@ points_refund(PG_FUNCTION_ARGS)
 	points_run(points_plan(&entry_plan,
 					"SELECT e.type, e.customer, e.kind,"
 					" ((e.amount + e.held) * -pg_catalog.power(10::numeric, t.scale))::bigint,"
-					" CASE WHEN e.kind = 'capture' THEN e.origin_id ELSE e.id END"
+					" CASE WHEN e.kind = 'capture' THEN e.origin_id ELSE e.id END, e.at"
 					" FROM points.entries e JOIN points.types t ON t.code = e.type"
 					" WHERE e.id = $1",
 					1, argtypes),
@@ -361,6 +365,8 @@ points_refund(PG_FUNCTION_ARGS)
 	kind = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
 	spent = points_col_int64(0, 4);
 	origin = points_col_int64(0, 5);
+	points_require_not_before(at, DatumGetTimestampTz(points_col(0, 6, &isnull)),
+							  "entry", debit_id);
 	if (strcmp(kind, "redeem") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_POINTS_WRONG_STATE),
@@ -436,6 +442,7 @@ lock_lot(int64 lot_id, TimestampTz at, Lot *lot, Account *acct, char **customer)
 	if (!points_lock_account(type, *customer, at, acct))
 		elog(ERROR, "points: account of grant " INT64_FORMAT " vanished", lot_id);
 	points_read_lot(lot_id, lot);
+	points_require_not_before(at, lot->at, "grant", lot_id);
 	return type;
 }
 

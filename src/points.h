@@ -119,6 +119,7 @@ typedef struct Lot
 	Interval	validity;
 	TimestampTz available_at;
 	TimestampTz expires_at;
+	TimestampTz at;				/* when it was granted */
 } Lot;
 
 /* Longest customer, type code, reason or ref accepted (bytes). */
@@ -138,6 +139,8 @@ extern void points_require_enabled(const struct PointsType *type,
 								   const char *what);
 extern char *points_timestamp_text(TimestampTz t);
 extern char *points_timestamp_key(TimestampTz t);
+extern void points_require_not_before(TimestampTz at, TimestampTz made,
+									  const char *what, int64 id);
 
 /* points.c: settings and the write guard */
 extern bool points_notify;

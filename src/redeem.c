@@ -549,7 +549,7 @@ points_cancel_redemption(PG_FUNCTION_ARGS)
 	if (!points_lock_account(type, customer, at, &acct))
 		elog(ERROR, "points: account of redemption " INT64_FORMAT " vanished", id);
 	points_run(points_plan(&read_plan,
-					"SELECT status, reward, entry_id, cost FROM points.redemptions"
+					"SELECT status, reward, entry_id, cost, at FROM points.redemptions"
 					" WHERE id = $1",
 					1, id_types),
 		values, NULL, SPI_OK_SELECT);
@@ -557,6 +557,12 @@ points_cancel_redemption(PG_FUNCTION_ARGS)
 	reward = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 	entry_id = points_col_int64(0, 3);
 	cost = points_numeric_to_units(points_col_numeric(0, 4), type, "cost");
+	{
+		bool		isnull;
+
+		points_require_not_before(at, DatumGetTimestampTz(points_col(0, 5, &isnull)),
+								  "redemption", id);
+	}
 
 	if (strcmp(status, "cancelled") != 0)
 	{
