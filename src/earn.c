@@ -411,7 +411,7 @@ points_earn(PG_FUNCTION_ARGS)
 	Numeric		amount = points_arg_money(fcinfo, 3, "amount", false);
 	char	   *ref = points_arg_key(fcinfo, 4, "ref", false);
 	TimestampTz at = points_arg_time(fcinfo, 5, "at");
-	Numeric		excluded = points_arg_money(fcinfo, 7, "exclude", false);
+	Numeric		excluded = points_arg_money(fcinfo, 7, "exclude", true);
 	char	   *note = points_arg_note(fcinfo, 8);
 	Numeric		basis = NULL;
 	PointsType *type;

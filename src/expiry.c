@@ -41,11 +41,19 @@ points_valid_time_zone(const char *zone)
 	return pg_tzset(zone) != NULL;
 }
 
-/* An interval usable as a validity or timeout: no negative part, not zero. */
+/*
+ * An interval usable as a validity, timeout or delay: no negative part, not
+ * zero, and no part longer than POINTS_MAX_YEARS (beyond that every grant
+ * would fail with a timestamp out of range).
+ */
 bool
 points_interval_positive(const Interval *iv)
 {
 	if (iv->month < 0 || iv->day < 0 || iv->time < 0)
+		return false;
+	if (iv->month > POINTS_MAX_YEARS * MONTHS_PER_YEAR ||
+		iv->day > POINTS_MAX_YEARS * DAYS_PER_YEAR ||
+		iv->time > POINTS_MAX_YEARS * DAYS_PER_YEAR * USECS_PER_DAY)
 		return false;
 	return iv->month > 0 || iv->day > 0 || iv->time > 0;
 }

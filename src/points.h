@@ -20,6 +20,9 @@
 
 #define POINTS_MAX_SCALE 4
 
+/* Longest validity, timeout or delay accepted in a setting, in years. */
+#define POINTS_MAX_YEARS 1000
+
 typedef enum ExpiryRounding
 {
 	ROUND_NONE,

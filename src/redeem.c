@@ -150,7 +150,7 @@ points_quote(PG_FUNCTION_ARGS)
 	char	   *code = points_arg_key(fcinfo, 0, "type", true);
 	char	   *customer = points_arg_key(fcinfo, 1, "customer", true);
 	Numeric		subtotal = points_arg_money(fcinfo, 2, "subtotal", true);
-	Numeric		tax = points_arg_money(fcinfo, 3, "tax", false);
+	Numeric		tax = points_arg_money(fcinfo, 3, "tax", true);
 	TimestampTz at = points_arg_time(fcinfo, 5, "at");
 	PointsType *type;
 	RedeemPolicy policy;

@@ -227,10 +227,11 @@ points_check_type(PG_FUNCTION_ARGS)
 	desc = RelationGetDescr(td->tg_relation);
 	row = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
 	code = text_attr(desc, row, "code", &isnull);
-	if (code == NULL || code[0] == '\0')
+	if (code == NULL || code[0] == '\0' || strlen(code) > POINTS_MAX_KEY_LENGTH)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("a point type's code must not be empty")));
+				 errmsg("a point type's code must have 1 to %d bytes",
+						POINTS_MAX_KEY_LENGTH)));
 
 	scale = DatumGetInt32(heap_getattr(row, SPI_fnumber(desc, "scale"), desc, &isnull));
 	if (scale < 0 || scale > POINTS_MAX_SCALE)
@@ -242,8 +243,10 @@ points_check_type(PG_FUNCTION_ARGS)
 		d = heap_getattr(row, SPI_fnumber(desc, intervals[i]), desc, &isnull);
 		if (!isnull && !points_interval_positive(DatumGetIntervalP(d)))
 			bad_setting(code,
-						psprintf("%s %s is not a positive interval", intervals[i],
-								 DatumGetCString(DirectFunctionCall1(interval_out, d))),
+						psprintf("%s %s is not a positive interval of at most %d years",
+								 intervals[i],
+								 DatumGetCString(DirectFunctionCall1(interval_out, d)),
+								 POINTS_MAX_YEARS),
 						NULL);
 	}
 
