@@ -75,6 +75,20 @@ SELECT points.grant('stars', 'ben', 250, reason => 'purchase',
 SELECT points.grant('stars', 'chen', 800, reason => 'purchase', pending => true) AS pending_grant \gset
 SELECT points.grant('sessions', 'dana', 10, reason => 'package of 10', at => now() - interval '1 month');
 
+-- Earn rules: MYR 1 = 100 stars on the pre-tax subtotal (gift cards excluded),
+-- a signup bonus once ever, a Gold tier earning 1.5x from 5,000 stars.
+INSERT INTO points.earn_rules (type, event, name, points, spend, per)
+VALUES ('stars', 'purchase', 'MYR 1 = 100 stars', 100, 1, NULL),
+       ('stars', 'signup', 'welcome bonus', 200, NULL, 'ever');
+INSERT INTO points.tiers (type, code, name, qualify_points, multiplier)
+VALUES ('stars', 'gold', 'Gold', 5000, 1.5);
+-- MYR 30.98 of which 10.00 a gift card: 2098 stars.
+SELECT points.earn('stars', 'farah', 'purchase', 30.98, exclude => 10.00, ref => 'order-2001') AS earned_grant;
+SELECT points.earn('stars', 'farah', 'signup') AS signup_bonus;
+SELECT points.earn('stars', 'farah', 'signup') AS second_signup;   -- capped: NULL
+SELECT e.event, r.name AS rule, e.amount, e.excluded, e.basis, e.multiplier, e.points
+  FROM points.earnings e JOIN points.earn_rules r ON r.id = e.rule_id ORDER BY e.id;
+
 SELECT id, customer, amount, remaining, status, expires_at FROM points.grants ORDER BY id;
 
 \echo
@@ -93,14 +107,25 @@ SELECT points.confirm(:pending_grant);
 -- Half a coaching session used; a credit passed to a colleague keeps its expiry.
 SELECT points.consume('sessions', 'dana', 1.5);
 SELECT points.transfer('sessions', 'dana', 'eli', 2);
+-- At checkout: how many stars farah can use on a MYR 12.50 order, and what they take off.
+SELECT * FROM points.quote('stars', 'farah', 12.50);
+-- A catalogue reward: a free drink for 1000 stars, with a unique code.
+INSERT INTO points.rewards (type, code, name, kind, cost, value, stock)
+VALUES ('stars', 'drink', 'Any drink', 'product', 1000, 12.00, 50);
+SELECT reward, code IS NOT NULL AS has_code, cost, status FROM points.redeem('stars', 'farah', 'drink');
 
 \echo
 \echo '== 5. Expiry =='
 \echo
 
--- aisyah's first grant lapsed a month ago: balances never count it, and the
--- sweep journals it (pg_cron runs this as points.run_maintenance()).
+-- aisyah's first grant lapsed a month ago: balances never counted it, and
+-- her consume journaled its expiry before spending (see her history below).
+-- The sweep writes the expiries of accounts nobody touches; pg_cron runs it
+-- as points.run_maintenance().
 SELECT points.expire() AS grants_expired;
+-- pg_cron runs the maintenance every 5 minutes from now on.
+SELECT points.schedule() > 0 AS scheduled;
+SELECT jobname, schedule, command FROM cron.job;
 
 \echo
 \echo '== 6. Reports =='
@@ -114,6 +139,11 @@ SELECT type, customer, points.format(type, available) AS balance
 SELECT customer, kind, amount, balance, note
   FROM points.history WHERE type = 'stars' AND customer = 'aisyah' ORDER BY id;
 SELECT * FROM points.account('stars', 'aisyah');
+-- aisyah's statement for the last 90 days: opening, each entry, closing.
+SELECT line, at::date, kind, amount, balance
+  FROM points.statement('stars', 'aisyah', now() - interval '90 days', now() + interval '1 second');
+-- For the accountant: what the program owes.
+SELECT type, customers, outstanding, value, issued, redeemed, expired, breakage FROM points.liability;
 
 \echo
 \echo '== 7. Checks =='
