@@ -57,4 +57,13 @@ SELECT points.grant('rg_d', 'fay', 1, at => '2022-03-12 12:00-05') AS d \gset
 SELECT type, expires_at - at AS lasts, expires_at AT TIME ZONE 'America/New_York' AS local_expiry
 FROM points.grants WHERE customer = 'fay' ORDER BY type;
 
+-- 6. A debit that needs more grants than the first batch the draw reads
+--    (32) walks the rest: 70 one-point grants for one debit.
+INSERT INTO points.types (code, name, name_plural) VALUES ('rg_many', 'point', 'points');
+SELECT count(points.grant('rg_many', 'gus', 1, at => '2024-01-01')) AS grants FROM generate_series(1, 100);
+SELECT points.consume('rg_many', 'gus', 70, at => '2024-01-02') > 0 AS consumed;
+SELECT points.balance('rg_many', 'gus', '2024-01-03') AS left,
+       (SELECT count(*) FROM points.allocations a JOIN points.lots l ON l.id = a.lot_id
+         WHERE l.type = 'rg_many') AS grants_drawn;
+
 SELECT * FROM points.verify();

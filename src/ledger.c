@@ -531,6 +531,32 @@ points_insert_entry(const PointsType *type, const char *customer,
  * consumption order, without changing anything.  The caller has checked that
  * enough points are available.  Returns the number of draws.
  */
+/* Take from the rows of the last result, in order, until `*left` is drawn. */
+static void
+take_rows(Draw **d, int *n, int *cap, int64 *left)
+{
+	uint64		i;
+
+	for (i = 0; i < SPI_processed && *left > 0; i++)
+	{
+		int64		remaining = points_col_int64(i, 2);
+		int64		take = Min(remaining, *left);
+		bool		isnull;
+
+		if (*n == *cap)
+		{
+			*cap *= 2;
+			*d = repalloc(*d, *cap * sizeof(Draw));
+		}
+		(*d)[*n].lot_id = points_col_int64(i, 1);
+		(*d)[*n].amount = take;
+		(*d)[*n].expires_at = DatumGetTimestampTz(points_col(i, 3, &isnull));
+		(*d)[*n].exhausted = take == remaining;
+		*left -= take;
+		(*n)++;
+	}
+}
+
 int
 points_draw(const PointsType *type, Account *acct, int64 amount,
 			TimestampTz at, Draw **draws)
@@ -540,11 +566,11 @@ points_draw(const PointsType *type, Account *acct, int64 amount,
 	static const Oid argtypes[] = {INT8OID, TIMESTAMPTZOID};
 	Datum		values[2];
 	SPIPlanPtr	plan;
-	Portal		portal;
 	int			n = 0;
 	int			cap = 4;
 	int64		left = amount;
 	Draw	   *d = palloc(cap * sizeof(Draw));
+	int			rc;
 
 #define OPEN_LOTS \
 	"SELECT id, remaining, expires_at FROM points.lots" \
@@ -559,36 +585,29 @@ points_draw(const PointsType *type, Account *acct, int64 amount,
 						   2, argtypes);
 	values[0] = Int64GetDatum(acct->id);
 	values[1] = TimestampTzGetDatum(at);
-	portal = SPI_cursor_open(NULL, plan, values, NULL, false);
 
-	while (left > 0)
+	/* the first lots nearly always cover the debit: no cursor for them */
+	rc = SPI_execute_plan(plan, values, NULL, false, DRAW_BATCH);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "points: query failed: %s", SPI_result_code_string(rc));
+	take_rows(&d, &n, &cap, &left);
+	if (left > 0 && SPI_processed == DRAW_BATCH)
 	{
-		uint64		i;
+		/* many small lots: walk them all with a cursor, from the start */
+		Portal		portal = SPI_cursor_open(NULL, plan, values, NULL, false);
 
-		SPI_cursor_fetch(portal, true, DRAW_BATCH);
-		if (SPI_processed == 0)
-			break;
-		for (i = 0; i < SPI_processed && left > 0; i++)
+		n = 0;
+		left = amount;
+		while (left > 0)
 		{
-			int64		remaining = points_col_int64(i, 2);
-			int64		take = Min(remaining, left);
-			bool		isnull;
-
-			if (n == cap)
-			{
-				cap *= 2;
-				d = repalloc(d, cap * sizeof(Draw));
-			}
-			d[n].lot_id = points_col_int64(i, 1);
-			d[n].amount = take;
-			d[n].expires_at = DatumGetTimestampTz(points_col(i, 3, &isnull));
-			d[n].exhausted = take == remaining;
-			left -= take;
-			n++;
+			SPI_cursor_fetch(portal, true, DRAW_BATCH);
+			if (SPI_processed == 0)
+				break;
+			take_rows(&d, &n, &cap, &left);
+			SPI_freetuptable(SPI_tuptable);
 		}
-		SPI_freetuptable(SPI_tuptable);
+		SPI_cursor_close(portal);
 	}
-	SPI_cursor_close(portal);
 	if (left > 0)
 		elog(ERROR, "points: open lots of account " INT64_FORMAT
 			 " hold less than the cached balance", acct->id);
