@@ -61,5 +61,39 @@ SELECT points.hold('lr_debt', 'eve', 5, at => '2024-01-03') AS h \gset
 SELECT points.capture(:h, at => '2024-01-02');
 SELECT available, held, pending FROM points.account('lr_debt', 'eve', '2024-01-04');
 
+-- F. Revoking a grant whose points expired unspent takes nothing from the
+--    customer's other grants: expired points were never spent, so they are
+--    not owed (found by the model test).
+INSERT INTO points.types (code, name, name_plural, clawback_policy)
+VALUES ('lr_exp', 'point', 'points', 'reject');
+SELECT points.grant('lr_exp', 'fin', 10, expires_at => '2024-01-02', at => '2024-01-01') AS a \gset
+SELECT points.grant('lr_exp', 'fin', 10, at => '2024-01-01') > 0 AS granted_b;
+SELECT points.consume('lr_exp', 'fin', 4, at => '2024-01-01 12:00') > 0 AS spent_4_of_a;
+SELECT points.revoke(:a, at => '2024-01-03') > 0 AS revoked_the_spent_4;
+SELECT available, lifetime_expired FROM points.account('lr_exp', 'fin', '2024-01-03');
+SELECT points.revoke(:a, at => '2024-01-03') IS NULL AS nothing_left;
+SELECT points.revoke(:a, 1, at => '2024-01-03');
+
+-- G. A refund with reissue into two expired grants, in an account with debt:
+--    every returned point lapses first, then the fresh grants repay the debt
+--    (it used to fail with 23514; found by the model test).
+SELECT points.grant('lr_debt', 'gil', 10, expires_at => '2024-01-05', at => '2024-01-01') > 0 AS a;
+SELECT points.grant('lr_debt', 'gil', 10, expires_at => '2024-01-05', at => '2024-01-01') > 0 AS b;
+SELECT points.consume('lr_debt', 'gil', 20, at => '2024-01-02') AS spent \gset
+SELECT points.grant('lr_debt', 'gil', 5, at => '2024-01-03') AS g \gset
+SELECT points.consume('lr_debt', 'gil', 5, at => '2024-01-03') > 0 AS consumed;
+SELECT points.revoke(:g, at => '2024-01-03') > 0 AS revoked;
+SELECT points.refund(:spent, reissue => true, at => '2024-01-06') > 0 AS refunded;
+SELECT available, debt, lifetime_expired FROM points.account('lr_debt', 'gil', '2024-01-06');
+
+-- H. A pending grant keeps the validity in force when it was granted: a
+--    policy change before the confirmation does not shorten it.
+INSERT INTO points.types (code, name, name_plural, validity)
+VALUES ('lr_conf', 'point', 'points', '10 days');
+SELECT points.grant('lr_conf', 'hal', 10, pending => true, at => '2024-01-01') AS p \gset
+UPDATE points.types SET validity = '1 day' WHERE code = 'lr_conf';
+SELECT points.confirm(:p, at => '2024-01-01');
+SELECT expires_at FROM points.grants WHERE id = :p;
+
 SELECT * FROM pg_temp.journal;
 SELECT * FROM points.verify();

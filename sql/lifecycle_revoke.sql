@@ -129,7 +129,8 @@ SELECT pg_temp.try(format($$points.revoke(%s, policy => 'reject', ref => 'lc-rev
                    note => 'order 3001 cancelled', at => '2023-02-01 00:00+00')$$, :ann_g1));
 SELECT pg_temp.try(format($$points.revoke(%s, ref => 'lc-rev-3001', note => 'cancelled',
                    at => '2023-02-01 00:00+00')$$, :ann_g1));
--- Without the ref, a second revoke finds nothing left to revoke: PT004.
+-- Without the ref, a second revoke finds nothing left to revoke: without an
+-- amount it does nothing (NULL), with one it is PT004.
 SELECT pg_temp.try(format($$points.revoke(%s, at => '2023-02-02 00:00+00')$$, :ann_g1));
 SELECT pg_temp.try(format($$points.revoke(%s, 1, at => '2023-02-02 00:00+00')$$, :ann_g1));
 SELECT * FROM pg_temp.acct('lc_rev_reject', 'ann', '2023-02-02 00:00+00');

@@ -10,6 +10,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
@@ -111,18 +112,24 @@ points_require_enabled(const PointsType *type, const char *what)
 
 /*
  * An operation on something (a grant, a hold, an entry, a redemption) cannot
- * be dated before that thing was made: 22023.
+ * be dated before that thing was made: 22023.  Returns the operation's time.
+ * The default `at`, now(), is the start of the caller's transaction: when
+ * that precedes something another transaction made meanwhile, it still
+ * means "now", and the operation is dated when the thing was made.
  */
-void
-points_require_not_before(TimestampTz at, TimestampTz made, const char *what,
-						  int64 id)
+TimestampTz
+points_not_before(TimestampTz at, TimestampTz made, const char *what, int64 id)
 {
-	if (at < made)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("at %s is before %s " INT64_FORMAT " was made, at %s",
-						points_timestamp_text(at), what, id,
-						points_timestamp_text(made))));
+	if (at >= made)
+		return at;
+	if (at == GetCurrentTransactionStartTimestamp())
+		return made;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("at %s is before %s " INT64_FORMAT " was made, at %s",
+					points_timestamp_text(at), what, id,
+					points_timestamp_text(made))));
+	return at;					/* keep compiler quiet */
 }
 
 /*
@@ -232,8 +239,15 @@ points_grant(PG_FUNCTION_ARGS)
 		row.ref = ref;
 		row.note = note;
 		points_lock_or_create_account(type, customer, at, &acct);
+		/*
+		 * A pending grant keeps the policy in force now: its validity
+		 * restarts at confirmation (never expiring stays never expiring).
+		 */
+		if (pending && !fixed_expiry && !type->has_validity)
+			fixed_expiry = true;
 		(void) points_credit(type, customer, &acct, amount, reason, &row,
-							 available_at, expires_at, fixed_expiry, NULL,
+							 available_at, expires_at, fixed_expiry,
+							 pending && !fixed_expiry ? &type->validity : NULL,
 							 pending, true, &lot_id);
 		points_request_end(type, "grant", ref, lot_id);
 	}

@@ -685,7 +685,10 @@ points_clawback(PG_FUNCTION_ARGS)
 		}
 
 		points_read_lot(lot_id, &lot);
-		due = Max(target - lot.revoked, 0);
+		/* points that expired from the grant were never spent: not owed */
+		due = Max(Min(target - lot.revoked,
+					  lot.amount - lot.revoked -
+					  (lot.pending ? 0 : points_lapsed_points(lot_id))), 0);
 		if (lot.pending && due > 0 && due != lot.amount - lot.revoked)
 			ereport(ERROR,
 					(errcode(ERRCODE_POINTS_WRONG_STATE),

@@ -1041,7 +1041,11 @@ points_return(const PointsType *type, const char *customer, Account *acct,
 
 	reclaim_forgiven(type, customer, acct, back, nback, entry_id, row->at);
 
-	/* points returned to a lot that has expired lapse now */
+	/*
+	 * Points returned to a lot that has expired lapse now; all of them
+	 * first, so that a reissued grant (which repays debt) cannot take
+	 * returned points still waiting to lapse.
+	 */
 	for (i = 0; i < nback; i++)
 	{
 		EntryRow	lapse = {0};
@@ -1061,20 +1065,22 @@ points_return(const PointsType *type, const char *customer, Account *acct,
 		lapse.at = row->at;
 		lapse_id = points_insert_entry(type, customer, acct, &lapse);
 		points_apply_draws(acct, lapse_id, &again, 1, row->at);
-		if (reissue)
-		{
-			EntryRow	fresh = {0};
-			int64		lot_id;
+	}
+	for (i = 0; i < nback && reissue; i++)
+	{
+		EntryRow	fresh = {0};
+		int64		lot_id;
 
-			fresh.kind = "reissue";
-			fresh.origin_id = entry_id;
-			fresh.at = row->at;
-			fresh.ref = row->ref;
-			fresh.note = row->note;
-			(void) points_credit(type, customer, acct, again.amount, "refund",
-								 &fresh, row->at, points_expiry(type, row->at),
-								 false, NULL, false, false, &lot_id);
-		}
+		if (back[i].expires_at > row->at)
+			continue;
+		fresh.kind = "reissue";
+		fresh.origin_id = entry_id;
+		fresh.at = row->at;
+		fresh.ref = row->ref;
+		fresh.note = row->note;
+		(void) points_credit(type, customer, acct, -back[i].amount, "refund",
+							 &fresh, row->at, points_expiry(type, row->at),
+							 false, NULL, false, false, &lot_id);
 	}
 	points_settle_debt(type, customer, acct, row->at);
 	return entry_id;

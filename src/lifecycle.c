@@ -229,16 +229,16 @@ settle(const PointsType *type, Account *acct, const Hold *hold, int64 capture,
 
 /* Lock the hold's account, then read the hold as it is under the lock. */
 static PointsType *
-lock_hold(int64 hold_id, TimestampTz at, Hold *hold, Account *acct)
+lock_hold(int64 hold_id, TimestampTz *at, Hold *hold, Account *acct)
 {
 	PointsType *type;
 
 	read_hold(hold_id, hold);
 	type = points_load_type(hold->type_code);
-	if (!points_lock_account(type, hold->customer, at, acct))
+	if (!points_lock_account(type, hold->customer, *at, acct))
 		elog(ERROR, "points: account of hold " INT64_FORMAT " vanished", hold_id);
 	read_hold(hold_id, hold);
-	points_require_not_before(at, hold->at, "hold", hold_id);
+	*at = points_not_before(*at, hold->at, "hold", hold_id);
 	return type;
 }
 
@@ -261,7 +261,7 @@ points_capture(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	points_write_begin();
-	type = lock_hold(hold_id, at, &hold, &acct);
+	type = lock_hold(hold_id, &at, &hold, &acct);
 	amount = PG_ARGISNULL(1) ? hold.amount :
 		points_arg_amount(fcinfo, 1, "amount", type);
 	if (amount > hold.amount)
@@ -299,7 +299,7 @@ points_release(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	points_write_begin();
-	type = lock_hold(hold_id, at, &hold, &acct);
+	type = lock_hold(hold_id, &at, &hold, &acct);
 	if (strcmp(hold.status, "captured") == 0)
 		wrong_state("hold", hold_id, "captured");
 	if (strcmp(hold.status, "open") == 0)
@@ -365,8 +365,8 @@ points_refund(PG_FUNCTION_ARGS)
 	kind = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
 	spent = points_col_int64(0, 4);
 	origin = points_col_int64(0, 5);
-	points_require_not_before(at, DatumGetTimestampTz(points_col(0, 6, &isnull)),
-							  "entry", debit_id);
+	at = points_not_before(at, DatumGetTimestampTz(points_col(0, 6, &isnull)),
+						   "entry", debit_id);
 	if (strcmp(kind, "redeem") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_POINTS_WRONG_STATE),
@@ -432,23 +432,42 @@ points_refund(PG_FUNCTION_ARGS)
 
 /* Lock a lot's account, then read the lot as it is under the lock. */
 static PointsType *
-lock_lot(int64 lot_id, TimestampTz at, Lot *lot, Account *acct, char **customer)
+lock_lot(int64 lot_id, TimestampTz *at, Lot *lot, Account *acct, char **customer)
 {
 	PointsType *type;
 	char	   *code;
 
 	points_find_lot(lot_id, &code, customer);
 	type = points_load_type(code);
-	if (!points_lock_account(type, *customer, at, acct))
+	if (!points_lock_account(type, *customer, *at, acct))
 		elog(ERROR, "points: account of grant " INT64_FORMAT " vanished", lot_id);
 	points_read_lot(lot_id, lot);
-	points_require_not_before(at, lot->at, "grant", lot_id);
+	*at = points_not_before(*at, lot->at, "grant", lot_id);
 	return type;
+}
+
+/* The points of a lot that lapsed (expire entries drew them). */
+int64
+points_lapsed_points(int64 lot_id)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid argtypes[] = {INT8OID};
+	Datum		values[1];
+
+	values[0] = Int64GetDatum(lot_id);
+	points_run(points_plan(&plan,
+						   "SELECT coalesce(sum(a.amount), 0)::bigint FROM points.allocations a"
+						   " JOIN points.entries e ON e.id = a.entry_id"
+						   " WHERE a.lot_id = $1 AND e.kind = 'expire'",
+						   1, argtypes),
+			   values, NULL, SPI_OK_SELECT);
+	return points_col_int64(0, 1);
 }
 
 /*
  * points.revoke(grant_id, amount, policy, ref, note, at) returns bigint
- *		Claw back a grant (all that is left of it when amount is NULL).  Its
+ *		Claw back a grant (all that is left of it when amount is NULL; NULL
+ *		when nothing is: points that expired from it are not owed).  Its
  *		remaining points go first; points the customer already spent come
  *		from the rest of the balance, and what is still missing follows the
  *		policy: reject (PT001), partial (forgiven) or debt.  A pending grant
@@ -469,13 +488,15 @@ points_revoke(PG_FUNCTION_ARGS)
 	Lot			lot;
 	char	   *customer;
 	int64		amount;
+	int64		lapsed;
+	int64		revocable;
 	int64		entry_id;
 	const char *args[4];
 	char		idbuf[32];
 
 	SPI_connect();
 	points_write_begin();
-	type = lock_lot(lot_id, at, &lot, &acct, &customer);
+	type = lock_lot(lot_id, &at, &lot, &acct, &customer);
 	policy = policy_name ? points_parse_clawback(policy_name) : type->clawback_policy;
 	amount = PG_ARGISNULL(1) ? 0 : points_arg_amount(fcinfo, 1, "amount", type);
 
@@ -496,16 +517,28 @@ points_revoke(PG_FUNCTION_ARGS)
 		row.note = note;
 		if (lot.voided)
 			wrong_state("grant", lot_id, "voided");
+		/* points that expired from the grant were never spent: not owed */
+		lapsed = lot.pending ? 0 : points_lapsed_points(lot_id);
+		revocable = lot.amount - lot.revoked - lapsed;
 		if (PG_ARGISNULL(1))
-			amount = lot.amount - lot.revoked;
-		if (amount <= 0 || amount > lot.amount - lot.revoked ||
+			amount = revocable;
+		if (PG_ARGISNULL(1) && amount == 0)
+		{
+			/* nothing left to claw back: all revoked or expired already */
+			points_request_end(type, "revoke", ref, 0);
+			points_write_end();
+			SPI_finish();
+			PG_RETURN_NULL();
+		}
+		if (amount <= 0 || amount > revocable ||
 			(lot.pending && amount != lot.amount))
 			ereport(ERROR,
 					(errcode(ERRCODE_POINTS_WRONG_STATE),
-					 errmsg("grant " INT64_FORMAT " of %s %s has %s revoked already: %s more cannot be revoked",
+					 errmsg("grant " INT64_FORMAT " of %s %s has %s revoked and %s expired: %s more cannot be revoked",
 							lot_id, points_units_to_cstring(lot.amount, type->scale),
 							lot.amount == 1 ? type->name : type->name_plural,
 							points_units_to_cstring(lot.revoked, type->scale),
+							points_units_to_cstring(lapsed, type->scale),
 							points_units_to_cstring(amount, type->scale)),
 					 lot.pending ? errhint("A pending grant is voided whole.") : 0));
 
@@ -574,6 +607,8 @@ points_revoke(PG_FUNCTION_ARGS)
 	}
 	points_write_end();
 	SPI_finish();
+	if (entry_id == 0)
+		PG_RETURN_NULL();		/* a replay of a revoke that found nothing */
 	PG_RETURN_INT64(entry_id);
 }
 
@@ -596,7 +631,7 @@ points_confirm(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	points_write_begin();
-	type = lock_lot(lot_id, at, &lot, &acct, &customer);
+	type = lock_lot(lot_id, &at, &lot, &acct, &customer);
 	if (lot.voided)
 		wrong_state("grant", lot_id, "voided");
 	if (lot.pending)
@@ -795,7 +830,7 @@ points_release_holds(PG_FUNCTION_ARGS)
 	{
 		Hold		hold;
 		Account		acct;
-		PointsType *type = lock_hold(holds[i], until[i], &hold, &acct);
+		PointsType *type = lock_hold(holds[i], &until[i], &hold, &acct);
 
 		if (strcmp(hold.status, "open") != 0)
 			continue;

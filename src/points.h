@@ -142,8 +142,8 @@ extern void points_require_enabled(const struct PointsType *type,
 								   const char *what);
 extern char *points_timestamp_text(TimestampTz t);
 extern char *points_timestamp_key(TimestampTz t);
-extern void points_require_not_before(TimestampTz at, TimestampTz made,
-									  const char *what, int64 id);
+extern TimestampTz points_not_before(TimestampTz at, TimestampTz made,
+									 const char *what, int64 id);
 
 /* points.c: settings and the write guard */
 extern bool points_notify;
@@ -212,6 +212,9 @@ extern int64 points_return(const PointsType *type, const char *customer,
 extern void points_find_lot(int64 lot_id, char **type_code, char **customer);
 extern void points_read_lot(int64 lot_id, Lot *lot);
 extern void points_store_lot(const Lot *lot, int64 remaining);
+
+/* lifecycle.c */
+extern int64 points_lapsed_points(int64 lot_id);
 extern int64 points_insert_entry(const PointsType *type, const char *customer,
 								 Account *acct, const EntryRow *row);
 extern ClawbackPolicy points_parse_clawback(const char *s);

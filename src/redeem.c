@@ -560,8 +560,8 @@ points_cancel_redemption(PG_FUNCTION_ARGS)
 	{
 		bool		isnull;
 
-		points_require_not_before(at, DatumGetTimestampTz(points_col(0, 5, &isnull)),
-								  "redemption", id);
+		at = points_not_before(at, DatumGetTimestampTz(points_col(0, 5, &isnull)),
+							   "redemption", id);
 	}
 
 	if (strcmp(status, "cancelled") != 0)
