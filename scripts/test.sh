@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# The test command: bash scripts/test.sh [regress] [isolation] [pgtap] [e2e]
+# The test command: bash scripts/test.sh [regress] [isolation] [pgtap] [e2e] [reliability]
 #
 # Installs what is missing (Debian packages), builds with warnings as errors,
 # installs the extension, then runs the suites (all three by default):
 #   regress    pg_regress: sql/*.sql vs expected/*.out (make installcheck)
 #   isolation  isolation specs: test/specs/*.spec vs test/expected/*.out
 #   pgtap      pgTAP: test/pgtap/*.sql with pg_prove against a throwaway cluster
+#   reliability  the model-based test (3 seeds x 1,000 random operations against
+#              a reference model), 10 s of concurrent chaos and 3 crash cycles:
+#              test/model, test/chaos, test/crash (longer runs: docs/reliability.md)
 #   e2e        end-to-end scripts: test/e2e/*.sh (pg_cron's scheduler, LISTEN),
 #              each with a throwaway server of its own
 # The suites run in parallel, as a non-root user: PostgreSQL refuses to run as
@@ -30,16 +33,16 @@ set -euo pipefail
 # shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-ALL_SUITES=(regress isolation pgtap e2e)
+ALL_SUITES=(regress isolation pgtap e2e reliability)
 if [ "$#" -eq 0 ]; then
 	SUITES=("${ALL_SUITES[@]}")
 else
 	SUITES=()
 	for s in "$@"; do
 		case "$s" in
-		regress | isolation | pgtap | e2e) SUITES+=("$s") ;;
+		regress | isolation | pgtap | e2e | reliability) SUITES+=("$s") ;;
 		-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-		*) die "unknown suite '$s' (regress, isolation, pgtap, e2e)" ;;
+		*) die "unknown suite '$s' (regress, isolation, pgtap, e2e, reliability)" ;;
 		esac
 	done
 fi
@@ -159,6 +162,22 @@ suite_e2e() {
 	done
 }
 
+# Reliability suites (test/model, test/chaos, test/crash), one after
+# another: each starts and removes a server of its own and ends with
+# "N passed, N failed".
+RELIABILITY=("model/run.sh" "chaos/run.sh --seconds 10" "crash/run.sh")
+suite_reliability() {
+	local r name rc
+	mkdir -p "$work/reliability"
+	for r in "${RELIABILITY[@]}"; do
+		name=${r%%/*}
+		rc=0
+		# shellcheck disable=SC2086 # the options are words
+		as_pg env PG_BINDIR="$PG_BINDIR" bash "$tree"/test/$r >"$work/reliability/$name.out" 2>&1 </dev/null || rc=$?
+		echo "$name $rc" >>"$work/reliability/files"
+	done
+}
+
 run_suite() {
 	local rc
 	# Not "|| rc=$?": that would switch off set -e inside the suite.
@@ -183,6 +202,7 @@ declare -A EXPECTED=(
 	[isolation]=$(count_files "$tree"/test/specs/*.spec)
 	[pgtap]=$(count_files "$tree"/test/pgtap/*.sql)
 	[e2e]=$(count_files "$tree"/test/e2e/*.sh)
+	[reliability]=${#RELIABILITY[@]}
 )
 # test/e2e/lib.sh is sourced by the scripts, not one of them.
 if [ -e "$tree/test/e2e/lib.sh" ]; then EXPECTED[e2e]=$((EXPECTED[e2e] - 1)); fi
@@ -317,6 +337,33 @@ for s in "${SUITES[@]}"; do
 		if [ "$files_seen" -lt "$expected" ]; then
 			f=$((f + expected - files_seen))
 			print_block "e2e: output (exit status $rc)" "$work/e2e.log"
+		fi
+		;;
+	reliability)
+		p=0 f=0
+		files_seen=0
+		if [ -f "$work/reliability/files" ]; then
+			while read -r name frc; do
+				out=$work/reliability/$name.out
+				files_seen=$((files_seen + 1))
+				line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1 || true)
+				fp=0 ff=0
+				if [ -n "$line" ]; then
+					fp=${line%% passed*}
+					ff=${line#*, }
+					ff=${ff%% failed*}
+				fi
+				if [ "$frc" -ne 0 ] && [ "$ff" -eq 0 ]; then ff=1; fi
+				printf '  reliability: %-34s %d ok, %d failed\n' "$name" "$fp" "$ff"
+				if [ "$ff" -gt 0 ]; then
+					print_block "reliability: $name (exit status $frc)" "$out"
+				fi
+				p=$((p + fp)) f=$((f + ff))
+			done <"$work/reliability/files"
+		fi
+		if [ "$files_seen" -lt "$expected" ]; then
+			f=$((f + expected - files_seen))
+			print_block "reliability: output (exit status $rc)" "$work/reliability.log"
 		fi
 		;;
 	esac
