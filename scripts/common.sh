@@ -17,7 +17,8 @@ POINTS_CFLAGS=${POINTS_CFLAGS:-}
 
 # Debian packages needed: the server, its PGXS headers (which pull clang-14
 # and llvm-14-dev for the JIT bitcode PGXS builds), pgTAP, pg_prove, pg_cron,
-# and the C toolchain.
+# the C toolchain, and Python 3 for the reliability suites (test/model,
+# test/chaos, test/crash: standard library only).
 POINTS_PACKAGES=(
 	"postgresql-$PG_MAJOR"
 	"postgresql-server-dev-$PG_MAJOR"
@@ -26,6 +27,7 @@ POINTS_PACKAGES=(
 	libtap-parser-sourcehandler-pgtap-perl
 	make
 	gcc
+	python3
 )
 
 say() { printf '==> %s\n' "$*" >&2; }
