@@ -81,6 +81,22 @@ points_arg_time(FunctionCallInfo fcinfo, int n, const char *name)
 	return t;
 }
 
+/* A batch size of the maintenance: positive. */
+int32
+points_arg_batch(FunctionCallInfo fcinfo, int n)
+{
+	int32		batch;
+
+	if (PG_ARGISNULL(n))
+		points_null_argument("batch");
+	batch = PG_GETARG_INT32(n);
+	if (batch <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("batch must be positive, got %d", batch)));
+	return batch;
+}
+
 /* A positive amount in units of the type's scale. */
 int64
 points_arg_amount(FunctionCallInfo fcinfo, int n, const char *name,

@@ -786,7 +786,7 @@ points_release_holds(PG_FUNCTION_ARGS)
 	static SPIPlanPtr due_plan = NULL;
 	static const Oid due_types[] = {TIMESTAMPTZOID, INT4OID};
 	TimestampTz at = points_arg_time(fcinfo, 0, "at");
-	int32		batch;
+	int32		batch = points_arg_batch(fcinfo, 1);
 	Datum		values[2];
 	int64	   *holds;
 	TimestampTz *until;
@@ -794,14 +794,6 @@ points_release_holds(PG_FUNCTION_ARGS)
 	uint64		i;
 	int			released = 0;
 	bool		isnull;
-
-	if (PG_ARGISNULL(1))
-		points_null_argument("batch");
-	batch = PG_GETARG_INT32(1);
-	if (batch <= 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("batch must be positive, got %d", batch)));
 
 	SPI_connect();
 	points_write_begin();

@@ -60,20 +60,8 @@ points_expire(PG_FUNCTION_ARGS)
 	int			i;
 	int			expired = 0;
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be NULL", PG_ARGISNULL(0) ? "at" : "batch")));
-	at = PG_GETARG_TIMESTAMPTZ(0);
-	batch = PG_GETARG_INT32(1);
-	if (TIMESTAMP_NOT_FINITE(at))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("at must be a finite time")));
-	if (batch <= 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("batch must be positive, got %d", batch)));
+	at = points_arg_time(fcinfo, 0, "at");
+	batch = points_arg_batch(fcinfo, 1);
 
 	SPI_connect();
 	points_write_begin();

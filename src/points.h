@@ -134,6 +134,7 @@ extern char *points_arg_key(FunctionCallInfo fcinfo, int n, const char *name,
 							bool required);
 extern char *points_arg_note(FunctionCallInfo fcinfo, int n);
 extern int64 points_arg_id(FunctionCallInfo fcinfo, int n, const char *name);
+extern int32 points_arg_batch(FunctionCallInfo fcinfo, int n);
 extern TimestampTz points_arg_time(FunctionCallInfo fcinfo, int n,
 								   const char *name);
 extern int64 points_arg_amount(FunctionCallInfo fcinfo, int n, const char *name,
