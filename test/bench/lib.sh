@@ -235,14 +235,13 @@ bench_warmup() {
 # finished pgbench runs), from /proc.  The difference over a run is what the
 # run cost the server, whatever else the machine was doing meanwhile.
 bench_cpu() {
-	local pm
+	local pm c reaped files=()
 	pm=$(head -n 1 "$BENCH_TMP/data/postmaster.pid")
-	{
-		sed 's/^.*) //' "/proc/$pm/stat" | awk '{ print $12 + $13 + $14 + $15 }'
-		for c in $(pgrep -P "$pm"); do
-			sed 's/^.*) //' "/proc/$c/stat" 2>/dev/null | awk '{ print $12 + $13 }'
-		done
-	} | awk '{ t += $1 } END { print t + 0 }'
+	# children come and go: a file that vanished in between is skipped
+	reaped=$(sed 's/^.*) //' "/proc/$pm/stat" | awk '{ print $12 + $13 + $14 + $15 }')
+	for c in $(pgrep -P "$pm" || true); do files+=("/proc/$c/stat"); done
+	{ [ ${#files[@]} -eq 0 ] || cat "${files[@]}" 2>/dev/null || true; } |
+		awk -v t="$reaped" '{ sub(/^.*\) /, ""); t += $12 + $13 } END { print t + 0 }'
 }
 
 # bench_pgbench CLIENTS SECONDS SCRIPT [PGBENCH ARGS]: one pgbench run; sets
