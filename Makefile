@@ -9,6 +9,7 @@ OBJS = \
 	src/amount.o \
 	src/expiry.o \
 	src/ledger.o \
+	src/direct.o \
 	src/api.o \
 	src/triggers.o \
 	src/verify.o \

@@ -9,10 +9,12 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "storage/itemptr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
@@ -115,7 +117,7 @@ points_parse_clawback(const char *s)
 
 #define ACCOUNT_COLUMNS \
 	"id, balance, held, pending, debt, earned, spent, expired," \
-	" next_expiry_at, vested_at, last_at, last_activity_at, inactive_at"
+	" next_expiry_at, vested_at, last_at, last_activity_at, inactive_at, ctid"
 
 static void
 read_account(Account *acct)
@@ -135,6 +137,7 @@ read_account(Account *acct)
 	acct->last_at = DatumGetTimestampTz(points_col(0, 11, &isnull));
 	acct->last_activity_at = DatumGetTimestampTz(points_col(0, 12, &isnull));
 	acct->inactive_at = DatumGetTimestampTz(points_col(0, 13, &isnull));
+	acct->tid = *(ItemPointer) DatumGetPointer(points_col(0, 14, &isnull));
 }
 
 /*
@@ -213,6 +216,62 @@ points_lock_or_create_account(const PointsType *type, const char *customer,
 		elog(ERROR, "points: account of \"%s\" vanished", customer);
 }
 
+/* The columns of the tables written directly (direct.c), in order. */
+static const char *const account_columns[] = {
+	"id", "type", "customer", "balance", "held", "pending", "debt", "earned",
+	"spent", "expired", "next_expiry_at", "vested_at", "last_at",
+	"last_activity_at", "inactive_at", "created_at"
+};
+static const char *const lot_columns[] = {
+	"id", "account_id", "type", "customer", "amount", "remaining", "status",
+	"revoked", "forgiven", "fixed_expiry", "validity", "open", "reason", "ref",
+	"note", "available_at", "expires_at", "at", "recorded_at", "meta"
+};
+static const char *const entry_columns[] = {
+	"id", "account_id", "type", "customer", "kind", "amount", "balance_after",
+	"held", "pending", "debt", "lot_id", "hold_id", "origin_id", "at",
+	"recorded_at", "ref", "note", "actor", "meta"
+};
+static const char *const allocation_columns[] = {
+	"entry_id", "lot_id", "account_id", "amount", "at"
+};
+
+/* Attribute numbers of columns of lots. */
+#define LOT_AMOUNT 5
+#define LOT_REMAINING 6
+#define LOT_STATUS 7
+#define LOT_OPEN 12
+
+/* The account's figures written to the row version read under its lock. */
+static bool
+store_account_direct(Account *acct)
+{
+	static const int16 cols[] = {4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+	PointsTable t;
+	Datum		values[lengthof(cols)];
+
+	if (!ItemPointerIsValid(&acct->tid) ||
+		!points_table_open(&t, "accounts", account_columns,
+						   lengthof(account_columns)))
+		return false;
+	values[0] = Int64GetDatum(acct->balance);
+	values[1] = Int64GetDatum(acct->held);
+	values[2] = Int64GetDatum(acct->pending);
+	values[3] = Int64GetDatum(acct->debt);
+	values[4] = Int64GetDatum(acct->earned);
+	values[5] = Int64GetDatum(acct->spent);
+	values[6] = Int64GetDatum(acct->expired);
+	values[7] = TimestampTzGetDatum(acct->next_expiry_at);
+	values[8] = TimestampTzGetDatum(acct->vested_at);
+	values[9] = TimestampTzGetDatum(acct->last_at);
+	values[10] = TimestampTzGetDatum(acct->last_activity_at);
+	values[11] = TimestampTzGetDatum(acct->inactive_at);
+	(void) points_table_fetch(&t, &acct->tid, acct->id, NULL);
+	points_table_update(&t, &acct->tid, lengthof(cols), cols, values, NULL);
+	points_table_close(&t);
+	return true;
+}
+
 /* Write the cached figures back; `at` advances the account's last_at. */
 void
 points_store_account(Account *acct, TimestampTz at)
@@ -225,6 +284,8 @@ points_store_account(Account *acct, TimestampTz at)
 
 	if (at > acct->last_at)
 		acct->last_at = at;
+	if (store_account_direct(acct))
+		return;
 	values[0] = Int64GetDatum(acct->id);
 	values[1] = Int64GetDatum(acct->balance);
 	values[2] = Int64GetDatum(acct->held);
@@ -246,6 +307,7 @@ points_store_account(Account *acct, TimestampTz at)
 					" WHERE id = $1",
 					13, argtypes),
 		values, NULL, SPI_OK_UPDATE);
+	ItemPointerSetInvalid(&acct->tid);	/* the next store goes this way too */
 }
 
 /*
@@ -364,11 +426,42 @@ points_insufficient(const PointsType *type, const char *customer,
  * Lots and entries
  * --------------------------------------------------------------------- */
 
+/* Text datum of a nullable string. */
 static Datum
-text_or_null(const char *s, char *null)
+text_datum(const char *s, bool *isnull)
 {
-	*null = s ? ' ' : 'n';
+	*isnull = s == NULL;
 	return s ? CStringGetTextDatum(s) : (Datum) 0;
+}
+
+/* Insert a lot through SQL (a table with triggers of a DBA's own). */
+static int64
+insert_lot_sql(const Datum *v, const bool *n)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid argtypes[] = {INT8OID, TEXTOID, TEXTOID, INT8OID, TEXTOID,
+		TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
+	TIMESTAMPTZOID, BOOLOID, INTERVALOID};
+	/* the lot columns of the parameters */
+	static const int from[] = {1, 2, 3, 4, 6, 12, 13, 14, 15, 16, 17, 9, 10};
+	Datum		values[lengthof(from)];
+	char		nulls[lengthof(from)];
+	int			i;
+
+	for (i = 0; i < (int) lengthof(from); i++)
+	{
+		values[i] = v[from[i]];
+		nulls[i] = n[from[i]] ? 'n' : ' ';
+	}
+	points_run(points_plan(&plan,
+					"INSERT INTO points.lots (account_id, type, customer, amount,"
+					" remaining, status, reason, ref, note, available_at,"
+					" expires_at, at, fixed_expiry, validity)"
+					" VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+					" RETURNING id",
+					lengthof(argtypes), argtypes),
+		values, nulls, SPI_OK_INSERT_RETURNING);
+	return points_col_int64(0, 1);
 }
 
 /*
@@ -383,36 +476,47 @@ points_insert_lot(const PointsType *type, const char *customer, Account *acct,
 				  TimestampTz expires_at, bool fixed_expiry,
 				  const Interval *validity, bool pending, TimestampTz at)
 {
-	static SPIPlanPtr plan = NULL;
-	static const Oid argtypes[] = {INT8OID, TEXTOID, TEXTOID, INT8OID, TEXTOID,
-		TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
-	TIMESTAMPTZOID, BOOLOID, INTERVALOID};
-	Datum		values[13];
-	char		nulls[13];
+	Datum		v[lengthof(lot_columns)];
+	bool		n[lengthof(lot_columns)];
+	PointsTable t;
+	int64		id;
 
-	memset(nulls, ' ', sizeof(nulls));
-	values[0] = Int64GetDatum(acct->id);
-	values[1] = CStringGetTextDatum(type->code);
-	values[2] = CStringGetTextDatum(customer);
-	values[3] = Int64GetDatum(amount);
-	values[4] = CStringGetTextDatum(pending ? "pending" : "active");
-	values[5] = CStringGetTextDatum(reason);
-	values[6] = text_or_null(ref, &nulls[6]);
-	values[7] = text_or_null(note, &nulls[7]);
-	values[8] = TimestampTzGetDatum(available_at);
-	values[9] = TimestampTzGetDatum(expires_at);
-	values[10] = TimestampTzGetDatum(at);
-	values[11] = BoolGetDatum(fixed_expiry);
-	values[12] = PointerGetDatum(validity);
-	nulls[12] = validity ? ' ' : 'n';
-	points_run(points_plan(&plan,
-					"INSERT INTO points.lots (account_id, type, customer, amount,"
-					" remaining, status, reason, ref, note, available_at,"
-					" expires_at, at, fixed_expiry, validity)"
-					" VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-					" RETURNING id",
-					13, argtypes),
-		values, nulls, SPI_OK_INSERT_RETURNING);
+	/* what check_lot would refuse */
+	if (amount <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("a grant's amount must be positive")));
+	memset(n, false, sizeof(n));
+	v[1] = Int64GetDatum(acct->id);
+	v[2] = CStringGetTextDatum(type->code);
+	v[3] = CStringGetTextDatum(customer);
+	v[4] = Int64GetDatum(amount);
+	v[5] = Int64GetDatum(amount);
+	v[6] = CStringGetTextDatum(pending ? "pending" : "active");
+	v[7] = Int64GetDatum(0);
+	v[8] = Int64GetDatum(0);
+	v[9] = BoolGetDatum(fixed_expiry);
+	v[10] = PointerGetDatum(validity);
+	n[10] = validity == NULL;
+	v[11] = BoolGetDatum(!pending); /* open: active with points left */
+	v[12] = CStringGetTextDatum(reason);
+	v[13] = text_datum(ref, &n[13]);
+	v[14] = text_datum(note, &n[14]);
+	v[15] = TimestampTzGetDatum(available_at);
+	v[16] = TimestampTzGetDatum(expires_at);
+	v[17] = TimestampTzGetDatum(at);
+	v[18] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	v[19] = (Datum) 0;
+	n[19] = true;
+	if (points_table_open(&t, "lots", lot_columns, lengthof(lot_columns)))
+	{
+		id = points_next_id("lots_id_seq");
+		v[0] = Int64GetDatum(id);
+		points_table_insert(&t, v, n);
+		points_table_close(&t);
+	}
+	else
+		id = insert_lot_sql(v, n);
 
 	if (pending)
 		acct->pending = points_add(acct->pending, amount);
@@ -424,7 +528,7 @@ points_insert_lot(const PointsType *type, const char *customer, Account *acct,
 		if (available_at > acct->vested_at)
 			acct->vested_at = available_at;
 	}
-	return points_col_int64(0, 1);
+	return id;
 }
 
 /*
@@ -466,6 +570,38 @@ is_activity(const char *kind)
 	return false;
 }
 
+/* Insert an entry through SQL (a table with triggers of a DBA's own). */
+static int64
+insert_entry_sql(const Datum *v, const bool *n)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid argtypes[] = {INT8OID, TEXTOID, TEXTOID, TEXTOID,
+		NUMERICOID, NUMERICOID, NUMERICOID, NUMERICOID, NUMERICOID,
+		INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID,
+	TEXTOID};
+	/* the entry columns of the parameters */
+	static const int from[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 15, 16, 17};
+	Datum		values[lengthof(from)];
+	char		nulls[lengthof(from)];
+	int			i;
+
+	for (i = 0; i < (int) lengthof(from); i++)
+	{
+		values[i] = v[from[i]];
+		nulls[i] = n[from[i]] ? 'n' : ' ';
+	}
+	points_run(points_plan(&plan,
+					"INSERT INTO points.entries (account_id, type, customer, kind,"
+					" amount, balance_after, held, pending, debt, lot_id, hold_id,"
+					" origin_id, at, ref, note, actor)"
+					" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
+					" $13, $14, $15, $16)"
+					" RETURNING id",
+					lengthof(argtypes), argtypes),
+		values, nulls, SPI_OK_INSERT_RETURNING);
+	return points_col_int64(0, 1);
+}
+
 /*
  * Append an entry to the journal.  The caller has already applied the
  * entry's changes to acct, so its balance_after is acct->balance.  An
@@ -475,14 +611,10 @@ int64
 points_insert_entry(const PointsType *type, const char *customer,
 					Account *acct, const EntryRow *row)
 {
-	static SPIPlanPtr plan = NULL;
-	static const Oid argtypes[] = {INT8OID, TEXTOID, TEXTOID, TEXTOID,
-		NUMERICOID, NUMERICOID, NUMERICOID, NUMERICOID, NUMERICOID,
-		INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID,
-	TEXTOID};
-	Datum		values[16];
-	char		nulls[16];
+	Datum		v[lengthof(entry_columns)];
+	bool		n[lengthof(entry_columns)];
 	int			scale = type->scale;
+	PointsTable t;
 	int64		entry_id;
 
 	if (is_activity(row->kind) && row->at > acct->last_activity_at)
@@ -491,36 +623,38 @@ points_insert_entry(const PointsType *type, const char *customer,
 		acct->inactive_at = points_inactive_at(type, row->at);
 	}
 
-	memset(nulls, ' ', sizeof(nulls));
-	values[0] = Int64GetDatum(acct->id);
-	values[1] = CStringGetTextDatum(type->code);
-	values[2] = CStringGetTextDatum(customer);
-	values[3] = CStringGetTextDatum(row->kind);
-	values[4] = NumericGetDatum(points_units_to_numeric(row->amount, scale));
-	values[5] = NumericGetDatum(points_units_to_numeric(acct->balance, scale));
-	values[6] = NumericGetDatum(points_units_to_numeric(row->held, scale));
-	values[7] = NumericGetDatum(points_units_to_numeric(row->pending, scale));
-	values[8] = NumericGetDatum(points_units_to_numeric(row->debt, scale));
-	values[9] = Int64GetDatum(row->lot_id);
-	nulls[9] = row->lot_id ? ' ' : 'n';
-	values[10] = Int64GetDatum(row->hold_id);
-	nulls[10] = row->hold_id ? ' ' : 'n';
-	values[11] = Int64GetDatum(row->origin_id);
-	nulls[11] = row->origin_id ? ' ' : 'n';
-	values[12] = TimestampTzGetDatum(row->at);
-	values[13] = text_or_null(row->ref, &nulls[13]);
-	values[14] = text_or_null(row->note, &nulls[14]);
-	values[15] = CStringGetTextDatum(GetUserNameFromId(GetOuterUserId(), false));
-	points_run(points_plan(&plan,
-					"INSERT INTO points.entries (account_id, type, customer, kind,"
-					" amount, balance_after, held, pending, debt, lot_id, hold_id,"
-					" origin_id, at, ref, note, actor)"
-					" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
-					" $13, $14, $15, $16)"
-					" RETURNING id",
-					16, argtypes),
-		values, nulls, SPI_OK_INSERT_RETURNING);
-	entry_id = points_col_int64(0, 1);
+	memset(n, false, sizeof(n));
+	v[1] = Int64GetDatum(acct->id);
+	v[2] = CStringGetTextDatum(type->code);
+	v[3] = CStringGetTextDatum(customer);
+	v[4] = CStringGetTextDatum(row->kind);
+	v[5] = NumericGetDatum(points_units_to_numeric(row->amount, scale));
+	v[6] = NumericGetDatum(points_units_to_numeric(acct->balance, scale));
+	v[7] = NumericGetDatum(points_units_to_numeric(row->held, scale));
+	v[8] = NumericGetDatum(points_units_to_numeric(row->pending, scale));
+	v[9] = NumericGetDatum(points_units_to_numeric(row->debt, scale));
+	v[10] = Int64GetDatum(row->lot_id);
+	n[10] = row->lot_id == 0;
+	v[11] = Int64GetDatum(row->hold_id);
+	n[11] = row->hold_id == 0;
+	v[12] = Int64GetDatum(row->origin_id);
+	n[12] = row->origin_id == 0;
+	v[13] = TimestampTzGetDatum(row->at);
+	v[14] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	v[15] = text_datum(row->ref, &n[15]);
+	v[16] = text_datum(row->note, &n[16]);
+	v[17] = CStringGetTextDatum(GetUserNameFromId(GetOuterUserId(), false));
+	v[18] = (Datum) 0;
+	n[18] = true;
+	if (points_table_open(&t, "entries", entry_columns, lengthof(entry_columns)))
+	{
+		entry_id = points_next_id("entries_id_seq");
+		v[0] = Int64GetDatum(entry_id);
+		points_table_insert(&t, v, n);
+		points_table_close(&t);
+	}
+	else
+		entry_id = insert_entry_sql(v, n);
 	if (points_notify)
 		announce(type, customer, acct, row, entry_id);
 	return entry_id;
@@ -552,6 +686,7 @@ take_rows(Draw **d, int *n, int *cap, int64 *left)
 		(*d)[*n].amount = take;
 		(*d)[*n].expires_at = DatumGetTimestampTz(points_col(i, 3, &isnull));
 		(*d)[*n].exhausted = take == remaining;
+		(*d)[*n].tid = *(ItemPointer) DatumGetPointer(points_col(i, 4, &isnull));
 		*left -= take;
 		(*n)++;
 	}
@@ -561,9 +696,13 @@ int
 points_draw(const PointsType *type, Account *acct, int64 amount,
 			TimestampTz at, Draw **draws)
 {
-	static SPIPlanPtr expiry_plan = NULL;
-	static SPIPlanPtr fifo_plan = NULL;
+	/* [order][0]: the first DRAW_BATCH lots; [order][1]: all, by cursor */
+	static SPIPlanPtr plans[2][2];
+	static const char *const orders[2] = {
+		" ORDER BY expires_at, at, id", " ORDER BY at, id"
+	};
 	static const Oid argtypes[] = {INT8OID, TIMESTAMPTZOID};
+	int			order = type->consume_order == CONSUME_FIFO ? 1 : 0;
 	Datum		values[2];
 	SPIPlanPtr	plan;
 	int			n = 0;
@@ -573,28 +712,37 @@ points_draw(const PointsType *type, Account *acct, int64 amount,
 	int			rc;
 
 #define OPEN_LOTS \
-	"SELECT id, remaining, expires_at FROM points.lots" \
+	"SELECT id, remaining, expires_at, ctid FROM points.lots" \
 	" WHERE account_id = $1 AND open AND available_at <= $2 AND expires_at > $2"
 
-	if (type->consume_order == CONSUME_FIFO)
-		plan = points_plan(&fifo_plan, OPEN_LOTS " ORDER BY at, id",
+	/*
+	 * The LIMIT lets the planner walk the index in order (lots_open, for the
+	 * expiry order) and stop, where it would otherwise collect and sort all
+	 * the open lots.
+	 */
+	if (plans[order][0] == NULL)
+		(void) points_plan(&plans[order][0],
+						   psprintf(OPEN_LOTS "%s LIMIT %d", orders[order], DRAW_BATCH),
 						   2, argtypes);
-	else
-		plan = points_plan(&expiry_plan,
-						   OPEN_LOTS " ORDER BY expires_at, at, id",
-						   2, argtypes);
+	plan = plans[order][0];
 	values[0] = Int64GetDatum(acct->id);
 	values[1] = TimestampTzGetDatum(at);
 
 	/* the first lots nearly always cover the debit: no cursor for them */
-	rc = SPI_execute_plan(plan, values, NULL, false, DRAW_BATCH);
+	rc = SPI_execute_plan(plan, values, NULL, false, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "points: query failed: %s", SPI_result_code_string(rc));
 	take_rows(&d, &n, &cap, &left);
 	if (left > 0 && SPI_processed == DRAW_BATCH)
 	{
 		/* many small lots: walk them all with a cursor, from the start */
-		Portal		portal = SPI_cursor_open(NULL, plan, values, NULL, false);
+		Portal		portal;
+
+		if (plans[order][1] == NULL)
+			(void) points_plan(&plans[order][1],
+							   psprintf(OPEN_LOTS "%s", orders[order]),
+							   2, argtypes);
+		portal = SPI_cursor_open(NULL, plans[order][1], values, NULL, false);
 
 		n = 0;
 		left = amount;
@@ -628,9 +776,69 @@ int64_array(const int64 *values, int n)
 }
 
 /*
+ * points_apply_draws() on the lot versions the draws were chosen from
+ * (direct.c), when all of them are known: false when it must be SQL.
+ */
+static bool
+apply_draws_direct(Account *acct, int64 entry_id, const Draw *draws,
+				   int ndraws, TimestampTz at)
+{
+	static const int16 cols[] = {LOT_REMAINING, LOT_OPEN};
+	PointsTable lots;
+	PointsTable allocations;
+	int			i;
+
+	for (i = 0; i < ndraws; i++)
+		if (!ItemPointerIsValid(&draws[i].tid))
+			return false;
+	if (!points_table_open(&lots, "lots", lot_columns, lengthof(lot_columns)))
+		return false;
+	if (!points_table_open(&allocations, "allocations", allocation_columns,
+						   lengthof(allocation_columns)))
+	{
+		points_table_close(&lots);
+		return false;
+	}
+	for (i = 0; i < ndraws; i++)
+	{
+		ItemPointerData tid = draws[i].tid;
+		Datum	   *old = points_table_fetch(&lots, &tid, draws[i].lot_id, NULL);
+		int64		amount = DatumGetInt64(old[LOT_AMOUNT - 1]);
+		int64		remaining = points_sub(DatumGetInt64(old[LOT_REMAINING - 1]),
+										   draws[i].amount);
+		char	   *status = TextDatumGetCString(old[LOT_STATUS - 1]);
+		Datum		values[2];
+		Datum		row[lengthof(allocation_columns)];
+		bool		nulls[lengthof(allocation_columns)] = {0};
+
+		/* what check_lot and the allocations' CHECK would refuse */
+		if (remaining < 0 || remaining > amount)
+			ereport(ERROR,
+					(errcode(ERRCODE_CHECK_VIOLATION),
+					 errmsg("a grant's remaining must stay between 0 and its amount")));
+		if (draws[i].amount == 0)
+			elog(ERROR, "points: empty draw from grant " INT64_FORMAT,
+				 draws[i].lot_id);
+		values[0] = Int64GetDatum(remaining);
+		values[1] = BoolGetDatum(strcmp(status, "active") == 0 && remaining > 0);
+		points_table_update(&lots, &tid, lengthof(cols), cols, values, NULL);
+
+		row[0] = Int64GetDatum(entry_id);
+		row[1] = Int64GetDatum(draws[i].lot_id);
+		row[2] = Int64GetDatum(acct->id);
+		row[3] = Int64GetDatum(draws[i].amount);
+		row[4] = TimestampTzGetDatum(at);
+		points_table_insert(&allocations, row, nulls);
+	}
+	points_table_close(&allocations);
+	points_table_close(&lots);
+	return true;
+}
+
+/*
  * Take the drawn points out of their lots (a negative draw gives points
- * back) and record the allocations of entry `entry_id`: two statements
- * whatever the number of lots.
+ * back) and record the allocations of entry `entry_id`: directly, or in
+ * two statements whatever the number of lots.
  */
 void
 points_apply_draws(Account *acct, int64 entry_id, Draw *draws, int ndraws,
@@ -653,6 +861,12 @@ points_apply_draws(Account *acct, int64 entry_id, Draw *draws, int ndraws,
 		amounts[i] = draws[i].amount;
 		/* a lot closing or reopening moves the account's open bounds */
 		exhausted |= draws[i].exhausted || draws[i].amount < 0;
+	}
+	if (apply_draws_direct(acct, entry_id, draws, ndraws, at))
+	{
+		if (exhausted)
+			points_refresh_open_bounds(acct);
+		return;
 	}
 	values[0] = int64_array(ids, ndraws);
 	values[1] = int64_array(amounts, ndraws);
@@ -826,7 +1040,7 @@ points_settle_debt(const PointsType *type, const char *customer, Account *acct,
 		return;
 	values[0] = Int64GetDatum(acct->id);
 	points_run(points_plan(&plan,
-					"SELECT id, remaining, expires_at FROM points.lots"
+					"SELECT id, remaining, expires_at, ctid FROM points.lots"
 					" WHERE account_id = $1 AND open"
 					" ORDER BY expires_at, available_at, id",
 					1, argtypes),
@@ -841,6 +1055,7 @@ points_settle_debt(const PointsType *type, const char *customer, Account *acct,
 		draws[ndraws].amount = Min(remaining, left);
 		draws[ndraws].expires_at = DatumGetTimestampTz(points_col(i, 3, &isnull));
 		draws[ndraws].exhausted = draws[ndraws].amount == remaining;
+		draws[ndraws].tid = *(ItemPointer) DatumGetPointer(points_col(i, 4, &isnull));
 		left -= draws[ndraws].amount;
 		ndraws++;
 	}
@@ -948,7 +1163,7 @@ drawn_by(const PointsType *type, int64 origin, Draw **draws)
 					DRAWN_BY " ORDER BY l.expires_at DESC, l.at DESC, a.lot_id DESC",
 					1, argtypes),
 		values, NULL, SPI_OK_SELECT);
-	d = palloc(Max(SPI_processed, 1) * sizeof(Draw));
+	d = palloc0(Max(SPI_processed, 1) * sizeof(Draw));
 	for (i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
@@ -1188,7 +1403,7 @@ points_expire_due(const PointsType *type, const char *customer, Account *acct,
 	values[1] = TimestampTzGetDatum(inactive ? DT_NOEND : at);
 	values[2] = Int32GetDatum(limit + 1);	/* one more: is anything left? */
 	points_run(points_plan(&plan,
-					"SELECT id, remaining, expires_at FROM points.lots"
+					"SELECT id, remaining, expires_at, ctid FROM points.lots"
 					" WHERE account_id = $1 AND open AND expires_at <= $2"
 					" ORDER BY expires_at, id LIMIT $3",
 					3, argtypes),
@@ -1205,6 +1420,7 @@ points_expire_due(const PointsType *type, const char *customer, Account *acct,
 		due[i].amount = points_col_int64(i, 2);
 		due[i].expires_at = DatumGetTimestampTz(points_col(i, 3, &isnull));
 		due[i].exhausted = true;
+		due[i].tid = *(ItemPointer) DatumGetPointer(points_col(i, 4, &isnull));
 	}
 
 	for (i = 0; i < ndue; i++)

@@ -563,7 +563,7 @@ points_revoke(PG_FUNCTION_ARGS)
 				(eligible ? lot.remaining : 0);
 			int64		from_other = Min(short_by, Max(other, 0));
 			int64		missing = short_by - from_other;
-			Draw		draw;
+			Draw		draw = {0};
 			Draw	   *draws;
 			int			ndraws;
 

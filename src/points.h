@@ -10,6 +10,7 @@
 #include "datatype/timestamp.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "storage/itemptr.h"
 #include "utils/numeric.h"
 
 /* SQLSTATEs of the contract that PostgreSQL does not define. */
@@ -80,6 +81,7 @@ typedef struct Account
 	TimestampTz last_at;		/* latest business time of any operation */
 	TimestampTz last_activity_at;	/* latest earning or spending */
 	TimestampTz inactive_at;	/* all points lapse then (inactivity policy) */
+	ItemPointerData tid;		/* the row version read (and locked) */
 } Account;
 
 /* One journal entry to append: the changes it records, in units. */
@@ -105,6 +107,7 @@ typedef struct Draw
 	int64		amount;
 	TimestampTz expires_at;
 	bool		exhausted;		/* the draw took the lot's last point */
+	ItemPointerData tid;		/* the lot's row version; invalid: unknown */
 } Draw;
 
 /* A lot (grant) as operations on it need it. */
@@ -166,6 +169,29 @@ extern TimestampTz points_inactive_at(const PointsType *type, TimestampTz from);
 extern ExpiryRounding points_parse_rounding(const char *s);
 extern bool points_valid_time_zone(const char *zone);
 extern bool points_interval_positive(const Interval *iv);
+
+/* direct.c: writes of the hot rows without the executor */
+typedef struct PointsTable
+{
+	struct RelationData *rel;
+	struct EState *estate;
+	struct ResultRelInfo *rri;
+	struct TupleTableSlot *slot;	/* the row written */
+	struct TupleTableSlot *old;	/* the version an update replaces */
+	int			natts;
+} PointsTable;
+
+extern bool points_table_open(PointsTable *t, const char *name,
+							  const char *const *columns, int ncolumns);
+extern void points_table_close(PointsTable *t);
+extern int64 points_next_id(const char *seqname);
+extern void points_table_insert(PointsTable *t, const Datum *values,
+								const bool *nulls);
+extern Datum *points_table_fetch(PointsTable *t, ItemPointer tid, int64 id,
+								 bool **isnull);
+extern void points_table_update(PointsTable *t, ItemPointer tid, int ncols,
+								const int16 *cols, const Datum *values,
+								const bool *nulls);
 
 /* ledger.c: queries, types, accounts, lots, entries */
 extern SPIPlanPtr points_plan(SPIPlanPtr *cache, const char *sql, int nargs,
