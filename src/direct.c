@@ -18,7 +18,7 @@
  * The direct path is taken only for a table that has exactly the columns
  * this version created and no triggers but the extension's own.  A table
  * that a DBA gave a trigger of their own (an audit trigger, say) is written
- * through SQL, so that the trigger fires: points_table_open() returns false
+ * through SQL, so that the trigger fires: points_table() returns NULL
  * and the caller runs its SQL statement instead.
  */
 #include "postgres.h"
@@ -76,49 +76,131 @@ direct_ok(Relation rel, const char *const *columns, int ncolumns)
 	return true;
 }
 
-/*
- * Open points.<name>, whose columns must be `columns`, for direct writes.
- * Returns false (nothing open) when the table must be written through SQL.
- */
-bool
-points_table_open(PointsTable *t, const char *name, const char *const *columns,
-				  int ncolumns)
+/* The tables written directly, with the columns this version created. */
+static const char *const account_columns[] = {
+	"id", "type", "customer", "balance", "held", "pending", "debt", "earned",
+	"spent", "expired", "next_expiry_at", "vested_at", "last_at",
+	"last_activity_at", "inactive_at", "created_at"
+};
+static const char *const lot_columns[] = {
+	"id", "account_id", "type", "customer", "amount", "remaining", "status",
+	"revoked", "forgiven", "fixed_expiry", "validity", "open", "reason", "ref",
+	"note", "available_at", "expires_at", "at", "recorded_at", "meta"
+};
+static const char *const entry_columns[] = {
+	"id", "account_id", "type", "customer", "kind", "amount", "balance_after",
+	"held", "pending", "debt", "lot_id", "hold_id", "origin_id", "at",
+	"recorded_at", "ref", "note", "actor", "meta"
+};
+static const char *const allocation_columns[] = {
+	"entry_id", "lot_id", "account_id", "amount", "at"
+};
+
+StaticAssertDecl(lengthof(account_columns) == POINTS_ACCOUNT_NATTS, "accounts");
+StaticAssertDecl(lengthof(lot_columns) == POINTS_LOT_NATTS, "lots");
+StaticAssertDecl(lengthof(entry_columns) == POINTS_ENTRY_NATTS, "entries");
+StaticAssertDecl(lengthof(allocation_columns) == POINTS_ALLOCATION_NATTS, "allocations");
+
+static const struct
 {
-	Oid			nsp = get_namespace_oid("points", false);
-	Oid			relid = get_relname_relid(name, nsp);
+	const char *name;
+	const char *const *columns;
+	int			ncolumns;
+}			tables[] = {
+	[POINTS_ACCOUNTS] = {"accounts", account_columns, lengthof(account_columns)},
+	[POINTS_LOTS] = {"lots", lot_columns, lengthof(lot_columns)},
+	[POINTS_ENTRIES] = {"entries", entry_columns, lengthof(entry_columns)},
+	[POINTS_ALLOCATIONS] = {"allocations", allocation_columns,
+	lengthof(allocation_columns)},
+};
+
+/*
+ * The tables opened by the write in progress (points_write_begin/end): a
+ * write that touches many rows (the expiry sweep) opens each table and its
+ * indexes once.  `opened` says which entries are valid, `sql_only` which
+ * tables must be written through SQL.
+ */
+static PointsTable open_tables[lengthof(tables)];
+static bool opened[lengthof(tables)];
+static bool sql_only[lengthof(tables)];
+
+/*
+ * The table `which` ready for direct writes, or NULL when it must be
+ * written through SQL (a trigger or a column of a DBA's own), or when no
+ * write is in progress.
+ */
+PointsTable *
+points_table(PointsTableId which)
+{
+	PointsTable *t = &open_tables[which];
+	MemoryContext old;
+	Oid			relid;
 	Relation	rel;
 
+	if (opened[which])
+		return sql_only[which] ? NULL : t;
+	if (!points_writing())
+		return NULL;
+	relid = get_relname_relid(tables[which].name, get_namespace_oid("points", false));
 	if (!OidIsValid(relid))
-		elog(ERROR, "points: table points.%s is missing", name);
+		elog(ERROR, "points: table points.%s is missing", tables[which].name);
 	rel = table_open(relid, RowExclusiveLock);
-	if (!direct_ok(rel, columns, ncolumns))
+	opened[which] = true;
+	sql_only[which] = !direct_ok(rel, tables[which].columns, tables[which].ncolumns);
+	if (sql_only[which])
 	{
-		table_close(rel, RowExclusiveLock);
-		return false;
+		table_close(rel, NoLock);
+		return NULL;
 	}
+	/*
+	 * Until the write ends, or its transaction aborts; all of it in the
+	 * EState's memory, which closing frees.
+	 */
+	old = MemoryContextSwitchTo(TopTransactionContext);
 	memset(t, 0, sizeof(PointsTable));
 	t->rel = rel;
-	t->natts = ncolumns;
+	t->natts = tables[which].ncolumns;
 	t->estate = CreateExecutorState();
+	MemoryContextSwitchTo(t->estate->es_query_cxt);
 	t->rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(t->rri, rel, 0, NULL, 0);
 	ExecOpenIndices(t->rri, false);
 	t->slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsVirtual);
-	return true;
+	t->old = table_slot_create(rel, NULL);
+	MemoryContextSwitchTo(old);
+	return t;
 }
 
+/* The write is over: close what it opened (the locks stay until commit). */
 void
-points_table_close(PointsTable *t)
+points_tables_close(void)
 {
-	if (t->rel == NULL)
-		return;
-	ExecDropSingleTupleTableSlot(t->slot);
-	if (t->old)
-		ExecDropSingleTupleTableSlot(t->old);
-	ExecCloseIndices(t->rri);
-	FreeExecutorState(t->estate);
-	table_close(t->rel, NoLock);
-	t->rel = NULL;
+	size_t		i;
+
+	for (i = 0; i < lengthof(tables); i++)
+	{
+		PointsTable *t = &open_tables[i];
+
+		if (opened[i] && !sql_only[i])
+		{
+			ExecDropSingleTupleTableSlot(t->slot);
+			ExecDropSingleTupleTableSlot(t->old);
+			ExecCloseIndices(t->rri);
+			FreeExecutorState(t->estate);
+			table_close(t->rel, NoLock);
+		}
+		opened[i] = false;
+	}
+}
+
+/*
+ * The (sub)transaction aborted: its resource owner released the relations
+ * and its memory is going; forget them.
+ */
+void
+points_tables_forget(void)
+{
+	memset(opened, 0, sizeof(opened));
 }
 
 /* The next value of the sequence of points.<table>.id (a bigserial). */
@@ -172,8 +254,6 @@ Datum *
 points_table_fetch(PointsTable *t, ItemPointer tid, int64 id, bool **isnull)
 {
 	CommandCounterIncrement();
-	if (t->old == NULL)
-		t->old = table_slot_create(t->rel, NULL);
 	if (!table_tuple_fetch_row_version(t->rel, tid, SnapshotAny, t->old))
 		elog(ERROR, "points: row (%u,%u) of %s is missing",
 			 ItemPointerGetBlockNumber(tid), ItemPointerGetOffsetNumber(tid),

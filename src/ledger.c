@@ -115,29 +115,26 @@ points_parse_clawback(const char *s)
  * Accounts
  * --------------------------------------------------------------------- */
 
-#define ACCOUNT_COLUMNS \
-	"id, balance, held, pending, debt, earned, spent, expired," \
-	" next_expiry_at, vested_at, last_at, last_activity_at, inactive_at, ctid"
-
-static void
-read_account(Account *acct)
+/* Read columns POINTS_ACCOUNT_COLUMNS of row `row` of the last result. */
+void
+points_read_account(int row, Account *acct)
 {
 	bool		isnull;
 
-	acct->id = points_col_int64(0, 1);
-	acct->balance = points_col_int64(0, 2);
-	acct->held = points_col_int64(0, 3);
-	acct->pending = points_col_int64(0, 4);
-	acct->debt = points_col_int64(0, 5);
-	acct->earned = points_col_int64(0, 6);
-	acct->spent = points_col_int64(0, 7);
-	acct->expired = points_col_int64(0, 8);
-	acct->next_expiry_at = DatumGetTimestampTz(points_col(0, 9, &isnull));
-	acct->vested_at = DatumGetTimestampTz(points_col(0, 10, &isnull));
-	acct->last_at = DatumGetTimestampTz(points_col(0, 11, &isnull));
-	acct->last_activity_at = DatumGetTimestampTz(points_col(0, 12, &isnull));
-	acct->inactive_at = DatumGetTimestampTz(points_col(0, 13, &isnull));
-	acct->tid = *(ItemPointer) DatumGetPointer(points_col(0, 14, &isnull));
+	acct->id = points_col_int64(row, 1);
+	acct->balance = points_col_int64(row, 2);
+	acct->held = points_col_int64(row, 3);
+	acct->pending = points_col_int64(row, 4);
+	acct->debt = points_col_int64(row, 5);
+	acct->earned = points_col_int64(row, 6);
+	acct->spent = points_col_int64(row, 7);
+	acct->expired = points_col_int64(row, 8);
+	acct->next_expiry_at = DatumGetTimestampTz(points_col(row, 9, &isnull));
+	acct->vested_at = DatumGetTimestampTz(points_col(row, 10, &isnull));
+	acct->last_at = DatumGetTimestampTz(points_col(row, 11, &isnull));
+	acct->last_activity_at = DatumGetTimestampTz(points_col(row, 12, &isnull));
+	acct->inactive_at = DatumGetTimestampTz(points_col(row, 13, &isnull));
+	acct->tid = *(ItemPointer) DatumGetPointer(points_col(row, 14, &isnull));
 }
 
 /*
@@ -157,12 +154,12 @@ points_get_account(const PointsType *type, const char *customer, bool lock,
 
 	if (lock)
 		plan = points_plan(&lock_plan,
-						   "SELECT " ACCOUNT_COLUMNS " FROM points.accounts"
+						   "SELECT " POINTS_ACCOUNT_COLUMNS " FROM points.accounts"
 						   " WHERE type = $1 AND customer = $2 FOR NO KEY UPDATE",
 						   2, argtypes);
 	else
 		plan = points_plan(&read_plan,
-						   "SELECT " ACCOUNT_COLUMNS " FROM points.accounts"
+						   "SELECT " POINTS_ACCOUNT_COLUMNS " FROM points.accounts"
 						   " WHERE type = $1 AND customer = $2",
 						   2, argtypes);
 	values[0] = CStringGetTextDatum(type->code);
@@ -170,7 +167,7 @@ points_get_account(const PointsType *type, const char *customer, bool lock,
 	points_run(plan, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		return false;
-	read_account(acct);
+	points_read_account(0, acct);
 	return true;
 }
 
@@ -216,26 +213,6 @@ points_lock_or_create_account(const PointsType *type, const char *customer,
 		elog(ERROR, "points: account of \"%s\" vanished", customer);
 }
 
-/* The columns of the tables written directly (direct.c), in order. */
-static const char *const account_columns[] = {
-	"id", "type", "customer", "balance", "held", "pending", "debt", "earned",
-	"spent", "expired", "next_expiry_at", "vested_at", "last_at",
-	"last_activity_at", "inactive_at", "created_at"
-};
-static const char *const lot_columns[] = {
-	"id", "account_id", "type", "customer", "amount", "remaining", "status",
-	"revoked", "forgiven", "fixed_expiry", "validity", "open", "reason", "ref",
-	"note", "available_at", "expires_at", "at", "recorded_at", "meta"
-};
-static const char *const entry_columns[] = {
-	"id", "account_id", "type", "customer", "kind", "amount", "balance_after",
-	"held", "pending", "debt", "lot_id", "hold_id", "origin_id", "at",
-	"recorded_at", "ref", "note", "actor", "meta"
-};
-static const char *const allocation_columns[] = {
-	"entry_id", "lot_id", "account_id", "amount", "at"
-};
-
 /* Attribute numbers of columns of lots. */
 #define LOT_AMOUNT 5
 #define LOT_REMAINING 6
@@ -247,12 +224,10 @@ static bool
 store_account_direct(Account *acct)
 {
 	static const int16 cols[] = {4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
-	PointsTable t;
+	PointsTable *t = points_table(POINTS_ACCOUNTS);
 	Datum		values[lengthof(cols)];
 
-	if (!ItemPointerIsValid(&acct->tid) ||
-		!points_table_open(&t, "accounts", account_columns,
-						   lengthof(account_columns)))
+	if (t == NULL || !ItemPointerIsValid(&acct->tid))
 		return false;
 	values[0] = Int64GetDatum(acct->balance);
 	values[1] = Int64GetDatum(acct->held);
@@ -266,9 +241,8 @@ store_account_direct(Account *acct)
 	values[9] = TimestampTzGetDatum(acct->last_at);
 	values[10] = TimestampTzGetDatum(acct->last_activity_at);
 	values[11] = TimestampTzGetDatum(acct->inactive_at);
-	(void) points_table_fetch(&t, &acct->tid, acct->id, NULL);
-	points_table_update(&t, &acct->tid, lengthof(cols), cols, values, NULL);
-	points_table_close(&t);
+	(void) points_table_fetch(t, &acct->tid, acct->id, NULL);
+	points_table_update(t, &acct->tid, lengthof(cols), cols, values, NULL);
 	return true;
 }
 
@@ -355,37 +329,6 @@ points_available(const Account *acct, TimestampTz at, bool past)
 	values[1] = TimestampTzGetDatum(at);
 	points_run(plan, values, NULL, SPI_OK_SELECT);
 	return points_col_int64(0, 1);
-}
-
-/*
- * Run `plan`, a query that returns account ids and locks them FOR NO KEY
- * UPDATE SKIP LOCKED (the maintenance's way to make progress without
- * waiting for, or deadlocking with, running operations), and append the ids
- * not seen yet to *ids (capacity *cap, count *n), in the query's order.
- */
-void
-points_collect_accounts(SPIPlanPtr plan, Datum *values, int64 **ids, int *n,
-						int *cap)
-{
-	uint64		i;
-	int			j;
-
-	points_run(plan, values, NULL, SPI_OK_SELECT);
-	for (i = 0; i < SPI_processed; i++)
-	{
-		int64		id = points_col_int64(i, 1);
-
-		for (j = 0; j < *n && (*ids)[j] != id; j++)
-			;
-		if (j < *n)
-			continue;
-		if (*n == *cap)
-		{
-			*cap = Max(*cap * 2, 16);
-			*ids = *ids ? repalloc(*ids, *cap * sizeof(int64)) : palloc(*cap * sizeof(int64));
-		}
-		(*ids)[(*n)++] = id;
-	}
 }
 
 /* Recompute the cached bounds of the open lots after one was exhausted. */
@@ -476,9 +419,9 @@ points_insert_lot(const PointsType *type, const char *customer, Account *acct,
 				  TimestampTz expires_at, bool fixed_expiry,
 				  const Interval *validity, bool pending, TimestampTz at)
 {
-	Datum		v[lengthof(lot_columns)];
-	bool		n[lengthof(lot_columns)];
-	PointsTable t;
+	Datum		v[POINTS_LOT_NATTS];
+	bool		n[POINTS_LOT_NATTS];
+	PointsTable *t;
 	int64		id;
 
 	/* what check_lot would refuse */
@@ -508,12 +451,11 @@ points_insert_lot(const PointsType *type, const char *customer, Account *acct,
 	v[18] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 	v[19] = (Datum) 0;
 	n[19] = true;
-	if (points_table_open(&t, "lots", lot_columns, lengthof(lot_columns)))
+	if ((t = points_table(POINTS_LOTS)) != NULL)
 	{
 		id = points_next_id("lots_id_seq");
 		v[0] = Int64GetDatum(id);
-		points_table_insert(&t, v, n);
-		points_table_close(&t);
+		points_table_insert(t, v, n);
 	}
 	else
 		id = insert_lot_sql(v, n);
@@ -611,10 +553,10 @@ int64
 points_insert_entry(const PointsType *type, const char *customer,
 					Account *acct, const EntryRow *row)
 {
-	Datum		v[lengthof(entry_columns)];
-	bool		n[lengthof(entry_columns)];
+	Datum		v[POINTS_ENTRY_NATTS];
+	bool		n[POINTS_ENTRY_NATTS];
 	int			scale = type->scale;
-	PointsTable t;
+	PointsTable *t;
 	int64		entry_id;
 
 	if (is_activity(row->kind) && row->at > acct->last_activity_at)
@@ -646,12 +588,11 @@ points_insert_entry(const PointsType *type, const char *customer,
 	v[17] = CStringGetTextDatum(GetUserNameFromId(GetOuterUserId(), false));
 	v[18] = (Datum) 0;
 	n[18] = true;
-	if (points_table_open(&t, "entries", entry_columns, lengthof(entry_columns)))
+	if ((t = points_table(POINTS_ENTRIES)) != NULL)
 	{
 		entry_id = points_next_id("entries_id_seq");
 		v[0] = Int64GetDatum(entry_id);
-		points_table_insert(&t, v, n);
-		points_table_close(&t);
+		points_table_insert(t, v, n);
 	}
 	else
 		entry_id = insert_entry_sql(v, n);
@@ -775,6 +716,9 @@ int64_array(const int64 *values, int n)
 										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
 
+static bool apply_draws(Account *acct, int64 entry_id, Draw *draws,
+						int ndraws, TimestampTz at);
+
 /*
  * points_apply_draws() on the lot versions the draws were chosen from
  * (direct.c), when all of them are known: false when it must be SQL.
@@ -784,32 +728,26 @@ apply_draws_direct(Account *acct, int64 entry_id, const Draw *draws,
 				   int ndraws, TimestampTz at)
 {
 	static const int16 cols[] = {LOT_REMAINING, LOT_OPEN};
-	PointsTable lots;
-	PointsTable allocations;
+	PointsTable *lots = points_table(POINTS_LOTS);
+	PointsTable *allocations = points_table(POINTS_ALLOCATIONS);
 	int			i;
 
+	if (lots == NULL || allocations == NULL)
+		return false;
 	for (i = 0; i < ndraws; i++)
 		if (!ItemPointerIsValid(&draws[i].tid))
 			return false;
-	if (!points_table_open(&lots, "lots", lot_columns, lengthof(lot_columns)))
-		return false;
-	if (!points_table_open(&allocations, "allocations", allocation_columns,
-						   lengthof(allocation_columns)))
-	{
-		points_table_close(&lots);
-		return false;
-	}
 	for (i = 0; i < ndraws; i++)
 	{
 		ItemPointerData tid = draws[i].tid;
-		Datum	   *old = points_table_fetch(&lots, &tid, draws[i].lot_id, NULL);
+		Datum	   *old = points_table_fetch(lots, &tid, draws[i].lot_id, NULL);
 		int64		amount = DatumGetInt64(old[LOT_AMOUNT - 1]);
 		int64		remaining = points_sub(DatumGetInt64(old[LOT_REMAINING - 1]),
 										   draws[i].amount);
 		char	   *status = TextDatumGetCString(old[LOT_STATUS - 1]);
 		Datum		values[2];
-		Datum		row[lengthof(allocation_columns)];
-		bool		nulls[lengthof(allocation_columns)] = {0};
+		Datum		row[POINTS_ALLOCATION_NATTS];
+		bool		nulls[POINTS_ALLOCATION_NATTS] = {0};
 
 		/* what check_lot and the allocations' CHECK would refuse */
 		if (remaining < 0 || remaining > amount)
@@ -821,17 +759,15 @@ apply_draws_direct(Account *acct, int64 entry_id, const Draw *draws,
 				 draws[i].lot_id);
 		values[0] = Int64GetDatum(remaining);
 		values[1] = BoolGetDatum(strcmp(status, "active") == 0 && remaining > 0);
-		points_table_update(&lots, &tid, lengthof(cols), cols, values, NULL);
+		points_table_update(lots, &tid, lengthof(cols), cols, values, NULL);
 
 		row[0] = Int64GetDatum(entry_id);
 		row[1] = Int64GetDatum(draws[i].lot_id);
 		row[2] = Int64GetDatum(acct->id);
 		row[3] = Int64GetDatum(draws[i].amount);
 		row[4] = TimestampTzGetDatum(at);
-		points_table_insert(&allocations, row, nulls);
+		points_table_insert(allocations, row, nulls);
 	}
-	points_table_close(&allocations);
-	points_table_close(&lots);
 	return true;
 }
 
@@ -843,6 +779,15 @@ apply_draws_direct(Account *acct, int64 entry_id, const Draw *draws,
 void
 points_apply_draws(Account *acct, int64 entry_id, Draw *draws, int ndraws,
 				   TimestampTz at)
+{
+	if (apply_draws(acct, entry_id, draws, ndraws, at))
+		points_refresh_open_bounds(acct);
+}
+
+/* points_apply_draws(); true when the account's open bounds may have moved. */
+static bool
+apply_draws(Account *acct, int64 entry_id, Draw *draws, int ndraws,
+			TimestampTz at)
 {
 	static SPIPlanPtr update_plan = NULL;
 	static SPIPlanPtr alloc_plan = NULL;
@@ -863,11 +808,7 @@ points_apply_draws(Account *acct, int64 entry_id, Draw *draws, int ndraws,
 		exhausted |= draws[i].exhausted || draws[i].amount < 0;
 	}
 	if (apply_draws_direct(acct, entry_id, draws, ndraws, at))
-	{
-		if (exhausted)
-			points_refresh_open_bounds(acct);
-		return;
-	}
+		return exhausted;
 	values[0] = int64_array(ids, ndraws);
 	values[1] = int64_array(amounts, ndraws);
 	points_run(points_plan(&update_plan,
@@ -891,8 +832,7 @@ points_apply_draws(Account *acct, int64 entry_id, Draw *draws, int ndraws,
 					5, alloc_types),
 		values, NULL, SPI_OK_INSERT);
 
-	if (exhausted)
-		points_refresh_open_bounds(acct);
+	return exhausted;
 }
 
 /* ---------------------------------------------------------------------
@@ -1384,8 +1324,10 @@ points_store_lot(const Lot *lot, int64 remaining)
 /*
  * Expire up to `limit` of the locked account's lots that are due at `at`:
  * past their own expiry, or all of them once the account is inactive.  One
- * expire entry per lot, dated when its points lapsed.  Returns the number
- * of lots expired.
+ * expire entry per instant at which points lapse, dated then: lots that
+ * lapse together (the same rounded expiry, or the account's inactivity)
+ * share it, and its allocations say how much each lost; its grant_id is the
+ * lot's when there is one.  Returns the number of lots expired.
  */
 int
 points_expire_due(const PointsType *type, const char *customer, Account *acct,
@@ -1398,6 +1340,7 @@ points_expire_due(const PointsType *type, const char *customer, Account *acct,
 	Draw	   *due;
 	int			ndue;
 	int			i;
+	int			j;
 
 	values[0] = Int64GetDatum(acct->id);
 	values[1] = TimestampTzGetDatum(inactive ? DT_NOEND : at);
@@ -1423,25 +1366,40 @@ points_expire_due(const PointsType *type, const char *customer, Account *acct,
 		due[i].tid = *(ItemPointer) DatumGetPointer(points_col(i, 4, &isnull));
 	}
 
-	for (i = 0; i < ndue; i++)
+	/* one entry per instant at which points lapse (and per cause) */
+	for (i = 0; i < ndue; i = j)
 	{
 		EntryRow	row = {0};
+		bool		idle = due[i].expires_at > acct->inactive_at;
+		int64		lapsed = 0;
 		int64		entry_id;
 
-		row.kind = "expire";
-		row.amount = -due[i].amount;
-		row.lot_id = due[i].lot_id;
 		row.at = Min(due[i].expires_at, acct->inactive_at);
-		if (due[i].expires_at > acct->inactive_at)
+		for (j = i; j < ndue &&
+			 Min(due[j].expires_at, acct->inactive_at) == row.at &&
+			 (due[j].expires_at > acct->inactive_at) == idle; j++)
+			lapsed = points_add(lapsed, due[j].amount);
+		row.kind = "expire";
+		row.amount = -lapsed;
+		row.lot_id = j - i == 1 ? due[i].lot_id : 0;	/* else: see allocations */
+		if (idle)
 			row.note = "inactivity";
-		acct->balance = points_sub(acct->balance, due[i].amount);
-		acct->expired = points_add(acct->expired, due[i].amount);
+		acct->balance = points_sub(acct->balance, lapsed);
+		acct->expired = points_add(acct->expired, lapsed);
 		entry_id = points_insert_entry(type, customer, acct, &row);
-		points_apply_draws(acct, entry_id, &due[i], 1, row.at);
+		(void) apply_draws(acct, entry_id, &due[i], j - i, row.at);
 		/* the journal now knows the account up to this lapse */
 		if (row.at > acct->last_at)
 			acct->last_at = row.at;
 	}
+	if (ndue > 0 && acct->balance + acct->debt == 0)
+	{
+		/* nothing left in any lot (the usual case): no lot is open */
+		acct->next_expiry_at = DT_NOEND;
+		acct->vested_at = DT_NOBEGIN;
+	}
+	else if (ndue > 0)
+		points_refresh_open_bounds(acct);	/* once, for all the lots closed */
 	if (inactive)
 		acct->inactive_at = DT_NOEND;	/* nothing left to lapse */
 	if (ndue > 0 || inactive)

@@ -37,7 +37,8 @@ void
 points_write_end(void)
 {
 	Assert(write_depth > 0);
-	write_depth--;
+	if (--write_depth == 0)
+		points_tables_close();
 }
 
 bool
@@ -50,7 +51,10 @@ static void
 points_xact_callback(XactEvent event, void *arg)
 {
 	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+	{
 		write_depth = 0;
+		points_tables_forget();
+	}
 }
 
 static void
@@ -58,7 +62,10 @@ points_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 						SubTransactionId parentSubid, void *arg)
 {
 	if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
 		write_depth = 0;
+		points_tables_forget();
+	}
 }
 
 void

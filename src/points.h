@@ -181,9 +181,23 @@ typedef struct PointsTable
 	int			natts;
 } PointsTable;
 
-extern bool points_table_open(PointsTable *t, const char *name,
-							  const char *const *columns, int ncolumns);
-extern void points_table_close(PointsTable *t);
+/* Columns of the tables written directly. */
+#define POINTS_ACCOUNT_NATTS 16
+#define POINTS_LOT_NATTS 20
+#define POINTS_ENTRY_NATTS 19
+#define POINTS_ALLOCATION_NATTS 5
+
+typedef enum PointsTableId
+{
+	POINTS_ACCOUNTS,
+	POINTS_LOTS,
+	POINTS_ENTRIES,
+	POINTS_ALLOCATIONS
+} PointsTableId;
+
+extern PointsTable *points_table(PointsTableId which);
+extern void points_tables_close(void);
+extern void points_tables_forget(void);
 extern int64 points_next_id(const char *seqname);
 extern void points_table_insert(PointsTable *t, const Datum *values,
 								const bool *nulls);
@@ -205,6 +219,11 @@ extern char *points_col_text(int row, int column);
 /* typecache.c */
 extern void points_typecache_init(void);
 extern PointsType *points_load_type(const char *code);
+/* The columns points_read_account() reads, in its order. */
+#define POINTS_ACCOUNT_COLUMNS \
+	"id, balance, held, pending, debt, earned, spent, expired," \
+	" next_expiry_at, vested_at, last_at, last_activity_at, inactive_at, ctid"
+extern void points_read_account(int row, Account *acct);
 extern bool points_get_account(const PointsType *type, const char *customer,
 							   bool lock, Account *acct);
 extern bool points_lock_account(const PointsType *type, const char *customer,
@@ -250,8 +269,6 @@ extern int	points_draw(const PointsType *type, Account *acct, int64 amount,
 extern void points_apply_draws(Account *acct, int64 entry_id, Draw *draws,
 							   int ndraws, TimestampTz at);
 extern void points_refresh_open_bounds(Account *acct);
-extern void points_collect_accounts(SPIPlanPtr plan, Datum *values,
-									int64 **ids, int *n, int *cap);
 extern void points_insufficient(const PointsType *type, const char *customer,
 								int64 wanted, int64 available,
 								const char *what) pg_attribute_noreturn();
