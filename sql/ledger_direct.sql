@@ -16,13 +16,14 @@ SET datestyle = 'ISO, YMD';
 INSERT INTO points.types (code, name, name_plural, validity)
 VALUES ('di_pts', 'point', 'points', '1 year');
 
--- Every index of the ledger's tables, checked against its table: each
--- heap row has its index entry (heapallindexed), in order.
+-- Every B-tree index of the ledger's tables, checked against its table:
+-- each heap row has its index entry (heapallindexed), in order.
 CREATE FUNCTION pg_temp.indexes_ok() RETURNS TABLE (index text, ok boolean)
 LANGUAGE sql AS $$
     SELECT i.indexrelid::regclass::text,
            (SELECT true FROM (SELECT bt_index_check(i.indexrelid, true)) c)
-    FROM pg_index i
+    FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+    JOIN pg_am am ON am.oid = c.relam AND am.amname = 'btree'
     WHERE i.indrelid IN ('points.accounts'::regclass, 'points.lots'::regclass,
                          'points.entries'::regclass, 'points.allocations'::regclass)
     ORDER BY 1
@@ -62,6 +63,9 @@ SELECT count(*) AS open_lots FROM points.lots l JOIN points.accounts a ON a.id =
 WHERE a.type = 'di_pts' AND l.open;
 SELECT count(*) AS entries_by_key FROM points.entries e
 WHERE e.id IN (SELECT id FROM points.entries WHERE type = 'di_pts');
+-- entries_at (BRIN) by a time range
+SELECT count(*) AS entries_in_march FROM points.entries
+WHERE at >= '2026-03-01' AND at < '2026-04-01' AND type = 'di_pts';
 RESET enable_seqscan;
 RESET enable_bitmapscan;
 

@@ -141,6 +141,23 @@ SELECT s.line, s.at, s.kind, s.amount, s.balance,
        CASE WHEN s.kind NOT IN ('opening', 'closing') THEN s.entry_id IS NOT NULL END AS recorded, s.note
   FROM points.statement('rs_idle', 'ann', '-infinity', 'infinity') s ORDER BY s.line;
 
+-- Two grants with the same expiry lapse together: one expire row, before
+-- the sweep and after it (the sweep's entry carries no grant_id; its
+-- allocations say what each grant lost).
+INSERT INTO points.types (code, name, name_plural) VALUES ('rs_same', 'point', 'points');
+SELECT points.grant('rs_same', 'ann', 10, at => '2024-01-01 10:00+00', expires_at => '2024-03-01 00:00+00') IS NOT NULL AS granted;
+SELECT points.grant('rs_same', 'ann', 15, at => '2024-01-02 10:00+00', expires_at => '2024-03-01 00:00+00') IS NOT NULL AS granted;
+SELECT s.line, s.at, s.kind, s.amount, s.balance, s.grant_id IS NOT NULL AS one_grant,
+       CASE WHEN s.kind NOT IN ('opening', 'closing') THEN s.entry_id IS NOT NULL END AS recorded
+  FROM points.statement('rs_same', 'ann', '-infinity', 'infinity') s ORDER BY s.line;
+CALL points.run_maintenance();
+SELECT s.line, s.at, s.kind, s.amount, s.balance, s.grant_id IS NOT NULL AS one_grant,
+       CASE WHEN s.kind NOT IN ('opening', 'closing') THEN s.entry_id IS NOT NULL END AS recorded
+  FROM points.statement('rs_same', 'ann', '-infinity', 'infinity') s ORDER BY s.line;
+SELECT x.amount FROM points.allocations x JOIN points.entries e ON e.id = x.entry_id
+ WHERE e.type = 'rs_same' AND e.kind = 'expire' ORDER BY x.lot_id;
+SELECT * FROM points.verify();
+
 -- Errors: unknown type (42704), a period that ends before it starts and
 -- NULL arguments (22023, 22004).
 SELECT * FROM pg_temp.try($$SELECT points.statement('rs_nope', 'ann', '2024-01-01', '2024-02-01')$$);

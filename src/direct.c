@@ -23,13 +23,20 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/relscan.h"
+#include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "commands/sequence.h"
+#include "catalog/pg_trigger.h"
+#include "commands/trigger.h"
 #include "executor/executor.h"
 #include "nodes/execnodes.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -53,9 +60,9 @@ own_trigger(const char *name)
 	return false;
 }
 
-/* Does the relation have exactly `columns`, in order, and only our triggers? */
+/* Does the relation have exactly `columns`, in order? */
 static bool
-direct_ok(Relation rel, const char *const *columns, int ncolumns)
+columns_ok(Relation rel, const char *const *columns, int ncolumns)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	int			i;
@@ -69,10 +76,36 @@ direct_ok(Relation rel, const char *const *columns, int ncolumns)
 		if (att->attisdropped || strcmp(NameStr(att->attname), columns[i]) != 0)
 			return false;
 	}
-	if (rel->trigdesc)
-		for (i = 0; i < rel->trigdesc->numtriggers; i++)
-			if (!own_trigger(rel->trigdesc->triggers[i].tgname))
-				return false;
+	return true;
+}
+
+/*
+ * Does the relation have exactly `columns`, in order, and no triggers to
+ * fire but the extension's own?  Of a table whose rows are only updated
+ * (`update_only`: accounts), and never in a key, triggers that do not fire
+ * on UPDATE and foreign-key triggers (which act only when a key changes)
+ * are no reason to go through SQL.
+ */
+static bool
+direct_ok(Relation rel, const char *const *columns, int ncolumns,
+		  bool update_only)
+{
+	int			i;
+
+	if (!columns_ok(rel, columns, ncolumns))
+		return false;
+	for (i = 0; rel->trigdesc && i < rel->trigdesc->numtriggers; i++)
+	{
+		Trigger    *trigger = &rel->trigdesc->triggers[i];
+
+		if (own_trigger(trigger->tgname))
+			continue;
+		if (update_only && (!TRIGGER_FOR_UPDATE(trigger->tgtype) ||
+							(trigger->tgisinternal &&
+							 RI_FKey_trigger_type(trigger->tgfoid) != RI_TRIGGER_NONE)))
+			continue;
+		return false;
+	}
 	return true;
 }
 
@@ -146,7 +179,8 @@ points_table(PointsTableId which)
 		elog(ERROR, "points: table points.%s is missing", tables[which].name);
 	rel = table_open(relid, RowExclusiveLock);
 	opened[which] = true;
-	sql_only[which] = !direct_ok(rel, tables[which].columns, tables[which].ncolumns);
+	sql_only[which] = !direct_ok(rel, tables[which].columns, tables[which].ncolumns,
+								 which == POINTS_ACCOUNTS);
 	if (sql_only[which])
 	{
 		table_close(rel, NoLock);
@@ -320,4 +354,195 @@ points_table_update(PointsTable *t, ItemPointer tid, int ncols,
 	*tid = slot->tts_tid;
 	ExecClearTuple(t->old);
 	CommandCounterIncrement();
+}
+
+/* The account's figures in the row in `slot` (a version of points.accounts). */
+static void
+account_from_slot(TupleTableSlot *slot, Account *acct)
+{
+	Datum	   *v;
+
+	slot_getallattrs(slot);
+	v = slot->tts_values;
+	acct->id = DatumGetInt64(v[0]);
+	acct->balance = DatumGetInt64(v[3]);
+	acct->held = DatumGetInt64(v[4]);
+	acct->pending = DatumGetInt64(v[5]);
+	acct->debt = DatumGetInt64(v[6]);
+	acct->earned = DatumGetInt64(v[7]);
+	acct->spent = DatumGetInt64(v[8]);
+	acct->expired = DatumGetInt64(v[9]);
+	acct->next_expiry_at = DatumGetTimestampTz(v[10]);
+	acct->vested_at = DatumGetTimestampTz(v[11]);
+	acct->last_at = DatumGetTimestampTz(v[12]);
+	acct->last_activity_at = DatumGetTimestampTz(v[13]);
+	acct->inactive_at = DatumGetTimestampTz(v[14]);
+	acct->tid = slot->tts_tid;
+}
+
+/*
+ * Find the account of (type, customer) by its unique key, as the SQL read
+ * of points_get_account() would (a snapshot taken now, at READ COMMITTED);
+ * with `lock`, lock its latest version FOR NO KEY UPDATE, waiting for a
+ * running operation on it to end, as SELECT ... FOR NO KEY UPDATE does.
+ * Returns 0 when there is none, 1 when found, -1 when the table must be
+ * read through SQL (a column of a DBA's own).
+ */
+int
+points_account_find(const char *type, const char *customer, bool lock,
+					Account *acct)
+{
+	Oid			nsp = get_namespace_oid("points", false);
+	Oid			relid = get_relname_relid("accounts", nsp);
+	Oid			indexid = get_relname_relid("accounts_type_customer_key", nsp);
+	Relation	rel;
+	Relation	index;
+	Snapshot	snapshot;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	ScanKeyData keys[2];
+	int			found;
+
+	if (!OidIsValid(relid) || !OidIsValid(indexid))
+		return -1;
+	rel = table_open(relid, lock ? RowShareLock : AccessShareLock);
+	if (!columns_ok(rel, account_columns, POINTS_ACCOUNT_NATTS))
+	{
+		table_close(rel, NoLock);
+		return -1;
+	}
+	index = index_open(indexid, AccessShareLock);
+
+	/* what a statement of a volatile function would see */
+	CommandCounterIncrement();
+	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	ScanKeyEntryInitialize(&keys[0], 0, 1, BTEqualStrategyNumber, InvalidOid,
+						   index->rd_indcollation[0], F_TEXTEQ,
+						   CStringGetTextDatum(type));
+	ScanKeyEntryInitialize(&keys[1], 0, 2, BTEqualStrategyNumber, InvalidOid,
+						   index->rd_indcollation[1], F_TEXTEQ,
+						   CStringGetTextDatum(customer));
+	slot = table_slot_create(rel, NULL);
+	scan = index_beginscan(rel, index, snapshot, 2, 0);
+	index_rescan(scan, keys, 2, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, slot) ? 1 : 0;
+	index_endscan(scan);
+
+	if (found && lock)
+	{
+		ItemPointerData tid = slot->tts_tid;
+		TM_FailureData tmfd;
+		TM_Result	result;
+
+		result = table_tuple_lock(rel, &tid, snapshot, slot,
+								  GetCurrentCommandId(true),
+								  LockTupleNoKeyExclusive, LockWaitBlock,
+								  IsolationUsesXactSnapshot() ? 0 :
+								  TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
+								  &tmfd);
+		switch (result)
+		{
+			case TM_Ok:
+				break;
+			case TM_Updated:
+			case TM_Deleted:
+				/* only at REPEATABLE READ and above */
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not serialize access due to concurrent update")));
+				break;
+			default:
+				elog(ERROR, "points: unexpected result %d locking account of \"%s\"",
+					 (int) result, customer);
+		}
+	}
+	if (found)
+		account_from_slot(slot, acct);
+
+	ExecDropSingleTupleTableSlot(slot);
+	UnregisterSnapshot(snapshot);
+	index_close(index, NoLock);
+	table_close(rel, NoLock);
+	return found;
+}
+
+/*
+ * The lots a debit of `amount` at `at` draws from, in the expiry order,
+ * read through lots_open and only as far as the debit needs: what the SQL
+ * of points_draw() returns, without its executor.  Returns the number of
+ * draws (fewer points than `amount` when the open lots hold less), or -1
+ * when the table must be read through SQL.
+ */
+int
+points_draw_direct(int64 account_id, TimestampTz at, int64 amount,
+				   Draw **draws)
+{
+	Oid			nsp = get_namespace_oid("points", false);
+	Oid			relid = get_relname_relid("lots", nsp);
+	Oid			indexid = get_relname_relid("lots_open", nsp);
+	Relation	rel;
+	Relation	index;
+	Snapshot	snapshot;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	ScanKeyData keys[2];
+	int			n = 0;
+	int			cap = 4;
+	int64		left = amount;
+	Draw	   *d;
+
+	if (!OidIsValid(relid) || !OidIsValid(indexid))
+		return -1;
+	rel = table_open(relid, AccessShareLock);
+	if (!columns_ok(rel, lot_columns, POINTS_LOT_NATTS))
+	{
+		table_close(rel, NoLock);
+		return -1;
+	}
+	index = index_open(indexid, AccessShareLock);
+
+	CommandCounterIncrement();
+	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ,
+				Int64GetDatum(account_id));
+	ScanKeyInit(&keys[1], 2, BTGreaterStrategyNumber, F_TIMESTAMPTZ_GT,
+				TimestampTzGetDatum(at));
+	slot = table_slot_create(rel, NULL);
+	scan = index_beginscan(rel, index, snapshot, 2, 0);
+	index_rescan(scan, keys, 2, NULL, 0);
+	d = palloc(cap * sizeof(Draw));
+	while (left > 0 && index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		Datum	   *v;
+		int64		remaining;
+		int64		take;
+
+		slot_getallattrs(slot);
+		v = slot->tts_values;
+		remaining = DatumGetInt64(v[5]);
+		/* open (the index's predicate), available at `at`, not expired */
+		if (!DatumGetBool(v[11]) || remaining <= 0 ||
+			DatumGetTimestampTz(v[15]) > at || DatumGetTimestampTz(v[16]) <= at)
+			continue;
+		if (n == cap)
+		{
+			cap *= 2;
+			d = repalloc(d, cap * sizeof(Draw));
+		}
+		take = Min(remaining, left);
+		d[n].lot_id = DatumGetInt64(v[0]);
+		d[n].amount = take;
+		d[n].expires_at = DatumGetTimestampTz(v[16]);
+		d[n].exhausted = take == remaining;
+		d[n].tid = slot->tts_tid;
+		left -= take;
+		n++;
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	UnregisterSnapshot(snapshot);
+	index_close(index, NoLock);
+	table_close(rel, NoLock);
+	*draws = d;
+	return n;
 }

@@ -151,7 +151,10 @@ points_get_account(const PointsType *type, const char *customer, bool lock,
 	static const Oid argtypes[] = {TEXTOID, TEXTOID};
 	Datum		values[2];
 	SPIPlanPtr	plan;
+	int			found = points_account_find(type->code, customer, lock, acct);
 
+	if (found >= 0)
+		return found == 1;
 	if (lock)
 		plan = points_plan(&lock_plan,
 						   "SELECT " POINTS_ACCOUNT_COLUMNS " FROM points.accounts"
@@ -655,6 +658,23 @@ points_draw(const PointsType *type, Account *acct, int64 amount,
 #define OPEN_LOTS \
 	"SELECT id, remaining, expires_at, ctid FROM points.lots" \
 	" WHERE account_id = $1 AND open AND available_at <= $2 AND expires_at > $2"
+
+	/* the expiry order is lots_open's: walk it only as far as needed */
+	if (type->consume_order == CONSUME_EXPIRY &&
+		(n = points_draw_direct(acct->id, at, amount, &d)) >= 0)
+	{
+		int64		drawn = 0;
+		int			i;
+
+		for (i = 0; i < n; i++)
+			drawn += d[i].amount;
+		if (drawn < amount)
+			elog(ERROR, "points: open lots of account " INT64_FORMAT
+				 " hold less than the cached balance", acct->id);
+		*draws = d;
+		return n;
+	}
+	n = 0;
 
 	/*
 	 * The LIMIT lets the planner walk the index in order (lots_open, for the

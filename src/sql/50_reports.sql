@@ -32,8 +32,9 @@ CREATE INDEX entries_customer ON @extschema@.entries (customer, type, at, id);
 -- A grant that has lapsed by now() (past its expires_at, or its account
 -- idle past the type's inactivity) but that the expiry sweep has not yet
 -- recorded shows as an expire row with no entry_id, at the time it lapsed:
--- the row the sweep will write.  A statement is the same before and after
--- the sweep, as balances are.
+-- the row the sweep will write (grants that lapse at the same instant
+-- share it).  A statement is the same before and after the sweep, as
+-- balances are.
 --
 -- Cost: the rows of the period come from entries_customer; the opening
 -- figures are the account's cached ones minus what the journal recorded
@@ -111,14 +112,17 @@ BEGIN
           FROM @extschema@.entries e
          WHERE e.customer = c AND e.type = t AND e.at >= t_from AND e.at < t_to
         UNION ALL
-        -- expiries the sweep has not recorded yet
-        SELECT least(l.expires_at, idle_at), 'expire', -@extschema@.from_units(l.remaining, sc),
-               0, 0, NULL, l.id, NULL, NULL,
+        -- expiries the sweep has not recorded yet, as it will: one row per
+        -- instant (and cause) at which grants lapse
+        SELECT least(l.expires_at, idle_at), 'expire',
+               -@extschema@.from_units(sum(l.remaining)::bigint, sc),
+               0, 0, NULL, CASE WHEN count(*) = 1 THEN min(l.id) END, NULL, NULL,
                CASE WHEN l.expires_at > idle_at THEN 'inactivity' END
           FROM @extschema@.lots l
          WHERE l.account_id = acct AND l.open
            AND least(l.expires_at, idle_at) <= cutoff
            AND least(l.expires_at, idle_at) >= t_from AND least(l.expires_at, idle_at) < t_to
+         GROUP BY least(l.expires_at, idle_at), l.expires_at > idle_at
     ), running AS (
         SELECT (row_number() OVER w)::integer AS line, p.at, p.kind, p.amount,
                o_bal + sum(p.amount) OVER w AS balance,
