@@ -37,11 +37,59 @@
 #include "nodes/execnodes.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
 #include "points.h"
+
+/*
+ * OIDs of the relations used here, by name in schema points, looked up once
+ * and forgotten at any relcache invalidation of one of them (DROP or ALTER,
+ * the extension dropped and created again) or of all.
+ */
+static const char *const rel_names[] = {
+	"accounts", "lots", "entries", "allocations", "accounts_type_customer_key",
+	"lots_account", "lots_id_seq", "entries_id_seq"
+};
+static Oid	rel_oids[lengthof(rel_names)];
+static bool rel_callback = false;
+
+static void
+rel_invalidated(Datum arg, Oid relid)
+{
+	size_t		i;
+
+	for (i = 0; i < lengthof(rel_names); i++)
+		if (relid == InvalidOid || relid == rel_oids[i])
+		{
+			memset(rel_oids, 0, sizeof(rel_oids));
+			return;
+		}
+}
+
+/* The OID of points.<name> (one of rel_names), InvalidOid when missing. */
+static Oid
+rel_oid(const char *name)
+{
+	size_t		i;
+
+	for (i = 0; i < lengthof(rel_names); i++)
+		if (strcmp(name, rel_names[i]) == 0)
+			break;
+	Assert(i < lengthof(rel_names));
+	if (!OidIsValid(rel_oids[i]))
+	{
+		if (!rel_callback)
+		{
+			CacheRegisterRelcacheCallback(rel_invalidated, (Datum) 0);
+			rel_callback = true;
+		}
+		rel_oids[i] = get_relname_relid(name, get_namespace_oid("points", false));
+	}
+	return rel_oids[i];
+}
 
 /* The extension's own triggers on the tables written here. */
 static const char *const own_triggers[] = {
@@ -174,7 +222,7 @@ points_table(PointsTableId which)
 		return sql_only[which] ? NULL : t;
 	if (!points_writing())
 		return NULL;
-	relid = get_relname_relid(tables[which].name, get_namespace_oid("points", false));
+	relid = rel_oid(tables[which].name);
 	if (!OidIsValid(relid))
 		elog(ERROR, "points: table points.%s is missing", tables[which].name);
 	rel = table_open(relid, RowExclusiveLock);
@@ -198,7 +246,7 @@ points_table(PointsTableId which)
 	MemoryContextSwitchTo(t->estate->es_query_cxt);
 	t->rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(t->rri, rel, 0, NULL, 0);
-	ExecOpenIndices(t->rri, false);
+	/* the indexes are opened by the first write that needs them */
 	t->slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsVirtual);
 	t->old = table_slot_create(rel, NULL);
 	MemoryContextSwitchTo(old);
@@ -219,7 +267,8 @@ points_tables_close(void)
 		{
 			ExecDropSingleTupleTableSlot(t->slot);
 			ExecDropSingleTupleTableSlot(t->old);
-			ExecCloseIndices(t->rri);
+			if (t->indexes_open)
+				ExecCloseIndices(t->rri);
 			FreeExecutorState(t->estate);
 			table_close(t->rel, NoLock);
 		}
@@ -241,7 +290,7 @@ points_tables_forget(void)
 int64
 points_next_id(const char *seqname)
 {
-	Oid			seq = get_relname_relid(seqname, get_namespace_oid("points", false));
+	Oid			seq = rel_oid(seqname);
 
 	if (!OidIsValid(seq))
 		elog(ERROR, "points: sequence points.%s is missing", seqname);
@@ -254,6 +303,18 @@ insert_index_entries(PointsTable *t)
 {
 	List	   *recheck;
 
+	if (!t->indexes_open)
+	{
+		/*
+		 * Not before: most updates are HOT (no index changes), and each index
+		 * opened is one more lock, beyond the backend's fast-path slots.
+		 */
+		MemoryContext old = MemoryContextSwitchTo(t->estate->es_query_cxt);
+
+		ExecOpenIndices(t->rri, false);
+		t->indexes_open = true;
+		MemoryContextSwitchTo(old);
+	}
 	ResetPerTupleExprContext(t->estate);
 	recheck = ExecInsertIndexTuples(t->rri, t->slot, t->estate, false, false,
 									NULL, NIL);
@@ -392,9 +453,8 @@ int
 points_account_find(const char *type, const char *customer, bool lock,
 					Account *acct)
 {
-	Oid			nsp = get_namespace_oid("points", false);
-	Oid			relid = get_relname_relid("accounts", nsp);
-	Oid			indexid = get_relname_relid("accounts_type_customer_key", nsp);
+	Oid			relid = rel_oid("accounts");
+	Oid			indexid = rel_oid("accounts_type_customer_key");
 	Relation	rel;
 	Relation	index;
 	Snapshot	snapshot;
@@ -405,7 +465,8 @@ points_account_find(const char *type, const char *customer, bool lock,
 
 	if (!OidIsValid(relid) || !OidIsValid(indexid))
 		return -1;
-	rel = table_open(relid, lock ? RowShareLock : AccessShareLock);
+	/* a locked account is written next: its lock covers both */
+	rel = table_open(relid, lock ? RowExclusiveLock : AccessShareLock);
 	if (!columns_ok(rel, account_columns, POINTS_ACCOUNT_NATTS))
 	{
 		table_close(rel, NoLock);
@@ -468,7 +529,7 @@ points_account_find(const char *type, const char *customer, bool lock,
 
 /*
  * The lots a debit of `amount` at `at` draws from, in the expiry order,
- * read through lots_open and only as far as the debit needs: what the SQL
+ * read through lots_account and only as far as the debit needs: what the SQL
  * of points_draw() returns, without its executor.  Returns the number of
  * draws (fewer points than `amount` when the open lots hold less), or -1
  * when the table must be read through SQL.
@@ -477,15 +538,14 @@ int
 points_draw_direct(int64 account_id, TimestampTz at, int64 amount,
 				   Draw **draws)
 {
-	Oid			nsp = get_namespace_oid("points", false);
-	Oid			relid = get_relname_relid("lots", nsp);
-	Oid			indexid = get_relname_relid("lots_open", nsp);
+	Oid			relid = rel_oid("lots");
+	Oid			indexid = rel_oid("lots_account");
 	Relation	rel;
 	Relation	index;
 	Snapshot	snapshot;
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
-	ScanKeyData keys[2];
+	ScanKeyData keys[3];
 	int			n = 0;
 	int			cap = 4;
 	int64		left = amount;
@@ -493,7 +553,7 @@ points_draw_direct(int64 account_id, TimestampTz at, int64 amount,
 
 	if (!OidIsValid(relid) || !OidIsValid(indexid))
 		return -1;
-	rel = table_open(relid, AccessShareLock);
+	rel = table_open(relid, RowExclusiveLock);	/* the lots drawn are written next */
 	if (!columns_ok(rel, lot_columns, POINTS_LOT_NATTS))
 	{
 		table_close(rel, NoLock);
@@ -505,11 +565,13 @@ points_draw_direct(int64 account_id, TimestampTz at, int64 amount,
 	snapshot = RegisterSnapshot(GetTransactionSnapshot());
 	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT8EQ,
 				Int64GetDatum(account_id));
-	ScanKeyInit(&keys[1], 2, BTGreaterStrategyNumber, F_TIMESTAMPTZ_GT,
+	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_BOOLEQ,
+				BoolGetDatum(true));
+	ScanKeyInit(&keys[2], 3, BTGreaterStrategyNumber, F_TIMESTAMPTZ_GT,
 				TimestampTzGetDatum(at));
 	slot = table_slot_create(rel, NULL);
-	scan = index_beginscan(rel, index, snapshot, 2, 0);
-	index_rescan(scan, keys, 2, NULL, 0);
+	scan = index_beginscan(rel, index, snapshot, 3, 0);
+	index_rescan(scan, keys, 3, NULL, 0);
 	d = palloc(cap * sizeof(Draw));
 	while (left > 0 && index_getnext_slot(scan, ForwardScanDirection, slot))
 	{
@@ -520,7 +582,7 @@ points_draw_direct(int64 account_id, TimestampTz at, int64 amount,
 		slot_getallattrs(slot);
 		v = slot->tts_values;
 		remaining = DatumGetInt64(v[5]);
-		/* open (the index's predicate), available at `at`, not expired */
+		/* open, available at `at`, not expired: as of this version */
 		if (!DatumGetBool(v[11]) || remaining <= 0 ||
 			DatumGetTimestampTz(v[15]) > at || DatumGetTimestampTz(v[16]) <= at)
 			continue;

@@ -659,7 +659,7 @@ points_draw(const PointsType *type, Account *acct, int64 amount,
 	"SELECT id, remaining, expires_at, ctid FROM points.lots" \
 	" WHERE account_id = $1 AND open AND available_at <= $2 AND expires_at > $2"
 
-	/* the expiry order is lots_open's: walk it only as far as needed */
+	/* the expiry order is lots_account's: walk it only as far as needed */
 	if (type->consume_order == CONSUME_EXPIRY &&
 		(n = points_draw_direct(acct->id, at, amount, &d)) >= 0)
 	{
@@ -677,7 +677,7 @@ points_draw(const PointsType *type, Account *acct, int64 amount,
 	n = 0;
 
 	/*
-	 * The LIMIT lets the planner walk the index in order (lots_open, for the
+	 * The LIMIT lets the planner walk the index in order (lots_account, for the
 	 * expiry order) and stop, where it would otherwise collect and sort all
 	 * the open lots.
 	 */

@@ -179,6 +179,7 @@ typedef struct PointsTable
 	struct TupleTableSlot *slot;	/* the row written */
 	struct TupleTableSlot *old;	/* the version an update replaces */
 	int			natts;
+	bool		indexes_open;
 } PointsTable;
 
 /* Columns of the tables written directly. */
