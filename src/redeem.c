@@ -310,12 +310,48 @@ redemption_row(FunctionCallInfo fcinfo, int64 id)
 	return PointerGetDatum(SPI_returntuple(tuple, desc));
 }
 
+/* A reward as redeem() needs it. */
+typedef struct Reward
+{
+	char	   *name;
+	char	   *kind;
+	Numeric		cost;
+	Numeric		value;			/* NULL: none */
+	bool		enabled;
+	bool		limited;		/* has a stock */
+	int32		stock;
+	bool		has_limit;		/* has a limit per customer */
+	int32		per_customer;
+} Reward;
+
+/* The columns of REWARD_COLUMNS in the last result's first row. */
+#define REWARD_COLUMNS "name, kind, cost, value, enabled, stock, per_customer"
+
+static void
+read_reward(Reward *rw)
+{
+	bool		isnull;
+
+	rw->name = points_col_text(0, 1);
+	rw->kind = points_col_text(0, 2);
+	rw->cost = points_col_numeric(0, 3);
+	rw->value = points_col_numeric(0, 4);
+	rw->enabled = DatumGetBool(points_col(0, 5, &isnull));
+	rw->stock = DatumGetInt32(points_col(0, 6, &isnull));
+	rw->limited = !isnull;
+	rw->per_customer = DatumGetInt32(points_col(0, 7, &isnull));
+	rw->has_limit = !isnull;
+}
+
 /*
  * points.redeem(type, customer, reward, ref, at, note) returns
  * points.redemptions
  *		Spend a reward's cost in consumption order (an entry of kind redeem)
- *		and issue a unique code.  Redemptions of one reward serialize on its
- *		row, so stock is never oversold; per_customer counts the customer's
+ *		and issue a unique code.  Redemptions of a reward with limited stock
+ *		serialize on its row, so stock is never oversold; a reward without a
+ *		stock limit is only read, so its redemptions run in parallel (an
+ *		admin's change of it applies to those that start after it commits).
+ *		per_customer counts the customer's
  *		redemptions that are not cancelled.  An unknown reward is 42704, a
  *		disabled reward, no stock left or the customer's limit reached PT004,
  *		too few points PT001, a disabled type PT002.
@@ -342,6 +378,7 @@ points_redeem(PG_FUNCTION_ARGS)
 	char	   *note = points_arg_note(fcinfo, 5);
 	PointsType *type;
 	Datum		keys[2];
+	Reward		rw;
 	int64		id;
 	Datum		result;
 	const char *args[3];
@@ -352,7 +389,8 @@ points_redeem(PG_FUNCTION_ARGS)
 	keys[0] = CStringGetTextDatum(type->code);
 	keys[1] = CStringGetTextDatum(reward);
 	points_run(points_plan(&find_plan,
-					"SELECT 1 FROM points.rewards WHERE type = $1 AND code = $2",
+					"SELECT " REWARD_COLUMNS " FROM points.rewards"
+					" WHERE type = $1 AND code = $2",
 					2, key_types),
 		keys, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
@@ -361,6 +399,7 @@ points_redeem(PG_FUNCTION_ARGS)
 				 errmsg("reward \"%s\" of point type \"%s\" does not exist",
 						reward, type->code),
 				 errhint("Rewards are rows of points.rewards.")));
+	read_reward(&rw);
 
 	args[0] = customer;
 	args[1] = reward;
@@ -375,10 +414,6 @@ points_redeem(PG_FUNCTION_ARGS)
 		Numeric		value;
 		char	   *kind;
 		char	   *name;
-		bool		enabled;
-		bool		isnull;
-		bool		limited;
-		int32		stock;
 		int32		per_customer = 0;
 		bool		has_limit;
 		int64		units;
@@ -386,43 +421,48 @@ points_redeem(PG_FUNCTION_ARGS)
 		Datum		values[13];
 		char		nulls[13];
 
-		/* lock order: the account, then the reward */
+		/* lock order: the account, then (limited stock) the reward */
 		if (!points_lock_account(type, customer, at, &acct))
 			memset(&acct, 0, sizeof(acct));
-		points_run(points_plan(&lock_plan,
-						"SELECT name, kind, cost, value, enabled, stock, per_customer"
-						" FROM points.rewards WHERE type = $1 AND code = $2"
-						" FOR NO KEY UPDATE",
-						2, key_types),
-			keys, NULL, SPI_OK_SELECT);
-		if (SPI_processed == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("reward \"%s\" of point type \"%s\" does not exist",
-							reward, type->code)));
-		name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-		kind = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-		cost = points_col_numeric(0, 3);
-		value = points_col_numeric(0, 4);
-		enabled = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-											 SPI_tuptable->tupdesc, 5, &isnull));
-		stock = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
-											SPI_tuptable->tupdesc, 6, &isnull));
-		limited = !isnull;
-		per_customer = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
-												   SPI_tuptable->tupdesc, 7, &isnull));
-		has_limit = !isnull;
-
-		if (!enabled)
+		if (!rw.enabled)
 			ereport(ERROR,
 					(errcode(ERRCODE_POINTS_WRONG_STATE),
 					 errmsg("reward \"%s\" of point type \"%s\" is disabled",
 							reward, type->code)));
-		if (limited && stock <= 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_POINTS_WRONG_STATE),
-					 errmsg("reward \"%s\" of point type \"%s\" is out of stock",
-							reward, type->code)));
+		if (rw.limited)
+		{
+			/*
+			 * Lock the reward and read it again: a redemption or cancellation
+			 * in progress decides what is left.
+			 */
+			points_run(points_plan(&lock_plan,
+							"SELECT " REWARD_COLUMNS " FROM points.rewards"
+							" WHERE type = $1 AND code = $2 FOR NO KEY UPDATE",
+							2, key_types),
+				keys, NULL, SPI_OK_SELECT);
+			if (SPI_processed == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_OBJECT),
+						 errmsg("reward \"%s\" of point type \"%s\" does not exist",
+								reward, type->code)));
+			read_reward(&rw);
+			if (!rw.enabled)
+				ereport(ERROR,
+						(errcode(ERRCODE_POINTS_WRONG_STATE),
+						 errmsg("reward \"%s\" of point type \"%s\" is disabled",
+								reward, type->code)));
+			if (rw.limited && rw.stock <= 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_POINTS_WRONG_STATE),
+						 errmsg("reward \"%s\" of point type \"%s\" is out of stock",
+								reward, type->code)));
+		}
+		name = rw.name;
+		kind = rw.kind;
+		cost = rw.cost;
+		value = rw.value;
+		per_customer = rw.per_customer;
+		has_limit = rw.has_limit;
 		if (has_limit && acct.id != 0)
 		{
 			int64		taken;
@@ -454,7 +494,7 @@ points_redeem(PG_FUNCTION_ARGS)
 		acct.spent = points_add(acct.spent, units);
 		points_store_account(&acct, at);
 
-		if (limited)
+		if (rw.limited)
 			points_run(points_plan(&stock_plan,
 							"UPDATE points.rewards SET stock = stock - 1"
 							" WHERE type = $1 AND code = $2",
