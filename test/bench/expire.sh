@@ -93,7 +93,7 @@ t0=$(now)
 e2e_psql "$DB" -c "CALL points.run_maintenance($BATCH)"
 t1=$(now)
 sweep=$(secs "$t0" "$t1")
-expired=$(e2e_value "$DB" "SELECT count(*) FROM points.entries WHERE kind = 'expire'")
+expired=$(e2e_value "$DB" "SELECT count(*) FROM points.lots WHERE NOT open")
 left=$(e2e_value "$DB" "SELECT count(*) FROM points.lots WHERE open")
 e2e_psql "$DB" -c 'CHECKPOINT'
 

@@ -105,7 +105,7 @@ profile_expire() {
 	t1=$(now)
 	[ "$PERF" = 1 ] && perf_report expire
 	local n
-	n=$(bench_value "SELECT count(*) FROM points.entries WHERE type = 'sweep' AND kind = 'expire'")
+	n=$(bench_value "SELECT count(*) FROM points.lots WHERE type = 'sweep' AND NOT open")
 	{
 		echo "=== expire: $n grants expired in $(secs "$t0" "$t1") s; per_op = per grant expired"
 		bench_psql -P pager=off -c "

@@ -332,7 +332,7 @@ if section expire; then
 	bench_psql -c 'CALL points.run_maintenance(10000)'
 	t1=$(now)
 	sweep=$(secs "$t0" "$t1")
-	expired=$(bench_value "SELECT count(*) FROM points.entries WHERE type = 'sweep' AND kind = 'expire'")
+	expired=$(bench_value "SELECT count(*) FROM points.lots WHERE type = 'sweep' AND NOT open")
 	left=$(bench_value "SELECT count(*) FROM points.lots WHERE type = 'sweep' AND open")
 	bench_psql -c 'CHECKPOINT'
 	t0=$(now)
