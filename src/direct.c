@@ -528,15 +528,19 @@ points_account_find(const char *type, const char *customer, bool lock,
 }
 
 /*
- * The lots a debit of `amount` at `at` draws from, in the expiry order,
- * read through lots_account and only as far as the debit needs: what the SQL
- * of points_draw() returns, without its executor.  Returns the number of
- * draws (fewer points than `amount` when the open lots hold less), or -1
- * when the table must be read through SQL.
+ * Walk the account's open lots in the expiry order through lots_account,
+ * only as far as needed: what the SQL of points_draw() (expiry order) and
+ * points_expire_due() return, without their executor.
+ *
+ * A debit (due = false) draws `amount` at `at` from lots available then and
+ * not expired; the sweep (due = true) takes whole lots with expires_at <=
+ * `at`, at most `limit` of them.  Returns the number of draws (a debit's
+ * draws cover less than `amount` when the open lots hold less), or -1 when
+ * the table must be read through SQL.
  */
 int
-points_draw_direct(int64 account_id, TimestampTz at, int64 amount,
-				   Draw **draws)
+points_scan_lots(int64 account_id, TimestampTz at, bool due, int64 amount,
+				 int limit, Draw **draws)
 {
 	Oid			relid = rel_oid("lots");
 	Oid			indexid = rel_oid("lots_account");
@@ -553,7 +557,7 @@ points_draw_direct(int64 account_id, TimestampTz at, int64 amount,
 
 	if (!OidIsValid(relid) || !OidIsValid(indexid))
 		return -1;
-	rel = table_open(relid, RowExclusiveLock);	/* the lots drawn are written next */
+	rel = table_open(relid, RowExclusiveLock);	/* the lots are written next */
 	if (!columns_ok(rel, lot_columns, POINTS_LOT_NATTS))
 	{
 		table_close(rel, NoLock);
@@ -567,34 +571,42 @@ points_draw_direct(int64 account_id, TimestampTz at, int64 amount,
 				Int64GetDatum(account_id));
 	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_BOOLEQ,
 				BoolGetDatum(true));
-	ScanKeyInit(&keys[2], 3, BTGreaterStrategyNumber, F_TIMESTAMPTZ_GT,
-				TimestampTzGetDatum(at));
+	if (due)
+		ScanKeyInit(&keys[2], 3, BTLessEqualStrategyNumber, F_TIMESTAMPTZ_LE,
+					TimestampTzGetDatum(at));
+	else
+		ScanKeyInit(&keys[2], 3, BTGreaterStrategyNumber, F_TIMESTAMPTZ_GT,
+					TimestampTzGetDatum(at));
 	slot = table_slot_create(rel, NULL);
 	scan = index_beginscan(rel, index, snapshot, 3, 0);
 	index_rescan(scan, keys, 3, NULL, 0);
 	d = palloc(cap * sizeof(Draw));
-	while (left > 0 && index_getnext_slot(scan, ForwardScanDirection, slot))
+	while ((due ? n < limit : left > 0) &&
+		   index_getnext_slot(scan, ForwardScanDirection, slot))
 	{
 		Datum	   *v;
 		int64		remaining;
 		int64		take;
+		TimestampTz expires_at;
 
 		slot_getallattrs(slot);
 		v = slot->tts_values;
 		remaining = DatumGetInt64(v[5]);
-		/* open, available at `at`, not expired: as of this version */
+		expires_at = DatumGetTimestampTz(v[16]);
+		/* open, and due or available at `at`: as of this version */
 		if (!DatumGetBool(v[11]) || remaining <= 0 ||
-			DatumGetTimestampTz(v[15]) > at || DatumGetTimestampTz(v[16]) <= at)
+			(due ? expires_at > at :
+			 DatumGetTimestampTz(v[15]) > at || expires_at <= at))
 			continue;
 		if (n == cap)
 		{
 			cap *= 2;
 			d = repalloc(d, cap * sizeof(Draw));
 		}
-		take = Min(remaining, left);
+		take = due ? remaining : Min(remaining, left);
 		d[n].lot_id = DatumGetInt64(v[0]);
 		d[n].amount = take;
-		d[n].expires_at = DatumGetTimestampTz(v[16]);
+		d[n].expires_at = expires_at;
 		d[n].exhausted = take == remaining;
 		d[n].tid = slot->tts_tid;
 		left -= take;

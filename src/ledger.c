@@ -661,7 +661,7 @@ points_draw(const PointsType *type, Account *acct, int64 amount,
 
 	/* the expiry order is lots_account's: walk it only as far as needed */
 	if (type->consume_order == CONSUME_EXPIRY &&
-		(n = points_draw_direct(acct->id, at, amount, &d)) >= 0)
+		(n = points_scan_lots(acct->id, at, false, amount, 0, &d)) >= 0)
 	{
 		int64		drawn = 0;
 		int			i;
@@ -1361,30 +1361,38 @@ points_expire_due(const PointsType *type, const char *customer, Account *acct,
 	int			ndue;
 	int			i;
 	int			j;
+	int			n;
 
-	values[0] = Int64GetDatum(acct->id);
-	values[1] = TimestampTzGetDatum(inactive ? DT_NOEND : at);
-	values[2] = Int32GetDatum(limit + 1);	/* one more: is anything left? */
-	points_run(points_plan(&plan,
-					"SELECT id, remaining, expires_at, ctid FROM points.lots"
-					" WHERE account_id = $1 AND open AND expires_at <= $2"
-					" ORDER BY expires_at, id LIMIT $3",
-					3, argtypes),
-		values, NULL, SPI_OK_SELECT);
-	ndue = (int) Min(SPI_processed, (uint64) limit);
-	if (SPI_processed > (uint64) limit)
-		inactive = false;		/* more to lapse: keep the deadline */
-	due = palloc(Max(ndue, 1) * sizeof(Draw));
-	for (i = 0; i < ndue; i++)
+	/* one more than the limit: is anything left? */
+	n = points_scan_lots(acct->id, inactive ? DT_NOEND : at, true, 0,
+						 limit + 1, &due);
+	if (n < 0)
 	{
-		bool		isnull;
+		values[0] = Int64GetDatum(acct->id);
+		values[1] = TimestampTzGetDatum(inactive ? DT_NOEND : at);
+		values[2] = Int32GetDatum(limit + 1);
+		points_run(points_plan(&plan,
+						"SELECT id, remaining, expires_at, ctid FROM points.lots"
+						" WHERE account_id = $1 AND open AND expires_at <= $2"
+						" ORDER BY expires_at, id LIMIT $3",
+						3, argtypes),
+			values, NULL, SPI_OK_SELECT);
+		n = (int) SPI_processed;
+		due = palloc(Max(n, 1) * sizeof(Draw));
+		for (i = 0; i < n; i++)
+		{
+			bool		isnull;
 
-		due[i].lot_id = points_col_int64(i, 1);
-		due[i].amount = points_col_int64(i, 2);
-		due[i].expires_at = DatumGetTimestampTz(points_col(i, 3, &isnull));
-		due[i].exhausted = true;
-		due[i].tid = *(ItemPointer) DatumGetPointer(points_col(i, 4, &isnull));
+			due[i].lot_id = points_col_int64(i, 1);
+			due[i].amount = points_col_int64(i, 2);
+			due[i].expires_at = DatumGetTimestampTz(points_col(i, 3, &isnull));
+			due[i].exhausted = true;
+			due[i].tid = *(ItemPointer) DatumGetPointer(points_col(i, 4, &isnull));
+		}
 	}
+	ndue = Min(n, limit);
+	if (n > limit)
+		inactive = false;		/* more to lapse: keep the deadline */
 
 	/* one entry per instant at which points lapse (and per cause) */
 	for (i = 0; i < ndue; i = j)

@@ -201,8 +201,8 @@ extern void points_tables_close(void);
 extern void points_tables_forget(void);
 extern int	points_account_find(const char *type, const char *customer,
 								bool lock, Account *acct);
-extern int	points_draw_direct(int64 account_id, TimestampTz at, int64 amount,
-							   Draw **draws);
+extern int	points_scan_lots(int64 account_id, TimestampTz at, bool due,
+							 int64 amount, int limit, Draw **draws);
 extern int64 points_next_id(const char *seqname);
 extern void points_table_insert(PointsTable *t, const Datum *values,
 								const bool *nulls);
