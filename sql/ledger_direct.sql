@@ -102,3 +102,27 @@ SELECT points.consume('di_pts', 'cy', 1) > 0 AS consumed;
 SELECT points.balance('di_pts', 'cy') AS cy;
 SELECT * FROM pg_temp.indexes_ok();
 SELECT * FROM points.verify();
+
+-- A constraint of the DBA's own is enforced: the writes go through SQL.
+-- (NOT VALID: the journal already holds rows without a note.)
+BEGIN;
+ALTER TABLE points.entries ADD CONSTRAINT short_note
+  CHECK (length(note) < 10) NOT VALID;
+SELECT points.grant('di_pts', 'cy', 1, note => 'a note far too long') > 0 AS granted;
+ROLLBACK;
+BEGIN;
+ALTER TABLE points.lots ADD CONSTRAINT noted CHECK (note IS NOT NULL) NOT VALID;
+SELECT points.grant('di_pts', 'cy', 1) > 0 AS granted;
+ROLLBACK;
+-- A NOT NULL the rows already satisfy: the SQL path writes the same rows.
+BEGIN;
+ALTER TABLE points.lots ALTER COLUMN open SET NOT NULL;
+SELECT points.grant('di_pts', 'cy', 2, note => 'nn') > 0 AS granted;
+SELECT points.consume('di_pts', 'cy', 1) > 0 AS consumed;
+SELECT amount, remaining, open, note FROM points.lots
+WHERE type = 'di_pts' AND customer = 'cy' ORDER BY id DESC LIMIT 1;
+SELECT points.balance('di_pts', 'cy') AS cy;
+ROLLBACK;
+SELECT points.balance('di_pts', 'cy') AS cy;
+SELECT * FROM pg_temp.indexes_ok();
+SELECT * FROM points.verify();

@@ -128,20 +128,32 @@ columns_ok(Relation rel, const char *const *columns, int ncolumns)
 }
 
 /*
- * Does the relation have exactly `columns`, in order, and no triggers to
- * fire but the extension's own?  Of a table whose rows are only updated
+ * Does the relation have exactly `columns`, in order, with the NOT NULL
+ * columns `notnull` ('N' each) and `nchecks` CHECK constraints, and no
+ * triggers to fire but the extension's own?  Of a table whose rows are only updated
  * (`update_only`: accounts), and never in a key, triggers that do not fire
  * on UPDATE and foreign-key triggers (which act only when a key changes)
  * are no reason to go through SQL.
  */
 static bool
 direct_ok(Relation rel, const char *const *columns, int ncolumns,
-		  bool update_only)
+		  const char *notnull, int nchecks, bool update_only)
 {
+	TupleDesc	desc = RelationGetDescr(rel);
 	int			i;
 
 	if (!columns_ok(rel, columns, ncolumns))
 		return false;
+
+	/*
+	 * The constraints this version created, and no others: a NOT NULL or
+	 * CHECK constraint a DBA added is enforced by the executor's write.
+	 */
+	if ((desc->constr ? desc->constr->num_check : 0) != nchecks)
+		return false;
+	for (i = 0; i < ncolumns; i++)
+		if (TupleDescAttr(desc, i)->attnotnull != (notnull[i] == 'N'))
+			return false;
 	for (i = 0; rel->trigdesc && i < rel->trigdesc->numtriggers; i++)
 	{
 		Trigger    *trigger = &rel->trigdesc->triggers[i];
@@ -187,12 +199,17 @@ static const struct
 	const char *name;
 	const char *const *columns;
 	int			ncolumns;
+	const char *notnull;		/* by column: N for NOT NULL */
+	int			nchecks;		/* CHECK constraints */
 }			tables[] = {
-	[POINTS_ACCOUNTS] = {"accounts", account_columns, lengthof(account_columns)},
-	[POINTS_LOTS] = {"lots", lot_columns, lengthof(lot_columns)},
-	[POINTS_ENTRIES] = {"entries", entry_columns, lengthof(entry_columns)},
+	[POINTS_ACCOUNTS] = {"accounts", account_columns, lengthof(account_columns),
+	"NNNNNNNNNNNNNNNN", 0},
+	[POINTS_LOTS] = {"lots", lot_columns, lengthof(lot_columns),
+	"NNNNNNNNNN--N--NNNN-", 1},
+	[POINTS_ENTRIES] = {"entries", entry_columns, lengthof(entry_columns),
+	"NNNNNNNNNN---NN--N-", 0},
 	[POINTS_ALLOCATIONS] = {"allocations", allocation_columns,
-	lengthof(allocation_columns)},
+	lengthof(allocation_columns), "NNNNN", 1},
 };
 
 /*
@@ -228,6 +245,7 @@ points_table(PointsTableId which)
 	rel = table_open(relid, RowExclusiveLock);
 	opened[which] = true;
 	sql_only[which] = !direct_ok(rel, tables[which].columns, tables[which].ncolumns,
+								 tables[which].notnull, tables[which].nchecks,
 								 which == POINTS_ACCOUNTS);
 	if (sql_only[which])
 	{
