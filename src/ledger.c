@@ -906,10 +906,25 @@ points_request_begin(const PointsType *type, const char *op, const char *ref,
 	values[3] = args;
 	values[4] = CStringGetTextDatum(customer);
 
+	/*
+	 * Claim first: a new ref (the usual case) costs one statement.  The
+	 * INSERT waits for a concurrent request of the same ref to commit or
+	 * abort; when the ref is taken, the request that took it is read and
+	 * compared (a retry costs two statements).  A ref that was taken but
+	 * is gone when read (deleted in between) is claimed again.
+	 */
 	for (;;)
 	{
 		bool		isnull;
 
+		points_run(points_plan(&claim_plan,
+						"INSERT INTO points.requests (type, op, ref, args, customer)"
+						" VALUES ($1, $2, $3, $4, $5)"
+						" ON CONFLICT (type, op, ref) DO NOTHING",
+						5, claim_types),
+			values, NULL, SPI_OK_INSERT);
+		if (SPI_processed > 0)
+			return false;
 		points_run(points_plan(&find_plan,
 						"SELECT result, args = $4 FROM points.requests"
 						" WHERE type = $1 AND op = $2 AND ref = $3",
@@ -926,15 +941,6 @@ points_request_begin(const PointsType *type, const char *op, const char *ref,
 			*result = points_col_int64(0, 1);
 			return true;
 		}
-		points_run(points_plan(&claim_plan,
-						"INSERT INTO points.requests (type, op, ref, args, customer)"
-						" VALUES ($1, $2, $3, $4, $5)"
-						" ON CONFLICT (type, op, ref) DO NOTHING",
-						5, claim_types),
-			values, NULL, SPI_OK_INSERT);
-		if (SPI_processed > 0)
-			return false;
-		/* a concurrent request committed the same ref first: compare */
 	}
 }
 
