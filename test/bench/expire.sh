@@ -8,9 +8,10 @@
 # 1,000,000) spread over CUSTOMERS customers (default 100,000) with
 # points.grant() in JOBS parallel sessions (default: the number of CPUs),
 # committing every 10,000 grants, then in the same run times
-#   1. CALL points.run_maintenance(): one expire entry, allocation, lot and
-#      account update per grant, in batches of BATCH (default 10,000) with a
-#      COMMIT after each;
+#   1. CALL points.run_maintenance(): an allocation and a lot update per
+#      grant, an expire entry and an account update per account (and
+#      instant), in batches of BATCH (default 10,000) with a COMMIT after
+#      each;
 #   2. one UPDATE of as many rows of a plain table with the same columns as
 #      points.lots (a copy, primary key only), setting remaining to 0;
 # and prints rows/second for both and their ratio.  A benchmark, not a
