@@ -126,3 +126,33 @@ ROLLBACK;
 SELECT points.balance('di_pts', 'cy') AS cy;
 SELECT * FROM pg_temp.indexes_ok();
 SELECT * FROM points.verify();
+
+-- account() walks the open lots directly, or reads them through SQL when
+-- the table has a column of a DBA's own: the same figures either way, at
+-- times that cover each of them (points expiring next, two lots expiring
+-- together, points past expiry not swept yet, points still vesting).
+SELECT points.grant('di_pts', 'dee', 5, at => '2026-01-01',
+                    expires_at => '2026-03-01') > 0 AS granted;
+SELECT points.grant('di_pts', 'dee', 7, at => '2026-01-01',
+                    expires_at => '2026-06-01') > 0 AS granted;
+SELECT points.grant('di_pts', 'dee', 8, at => '2026-01-02',
+                    expires_at => '2026-06-01') > 0 AS granted;
+SELECT points.grant('di_pts', 'dee', 9, at => '2026-01-03',
+                    available_at => '2026-04-01', expires_at => '2026-09-01') > 0 AS granted;
+CREATE TEMP TABLE dee_at (at timestamptz);
+INSERT INTO dee_at VALUES ('2026-02-01'), ('2026-03-15'), ('2026-05-01'),
+  ('2026-07-01'), ('2026-10-01');
+CREATE TEMP TABLE dee_direct AS
+SELECT t.at, a.* FROM dee_at t, points.account('di_pts', 'dee', t.at) a;
+SELECT at, available, pending, next_expiry_at, next_expiry_amount,
+       lifetime_expired FROM dee_direct ORDER BY at;
+BEGIN;
+ALTER TABLE points.lots ADD COLUMN channel text;
+SELECT t.at, (SELECT row(a.*) FROM points.account('di_pts', 'dee', t.at) a)
+       IS NOT DISTINCT FROM
+       (SELECT row(d.type, d.customer, d.available, d.held, d.pending, d.debt,
+                   d.next_expiry_at, d.next_expiry_amount, d.lifetime_earned,
+                   d.lifetime_spent, d.lifetime_expired, d.tier)
+          FROM dee_direct d WHERE d.at = t.at) AS same
+FROM dee_at t ORDER BY t.at;
+ROLLBACK;

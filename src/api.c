@@ -414,6 +414,115 @@ points_balance(PG_FUNCTION_ARGS)
 	PG_RETURN_NUMERIC(result);
 }
 
+/* What account() reports of an account's open lots at a time. */
+typedef struct LotFigures
+{
+	bool		has_next;		/* points that expire next, and when */
+	TimestampTz next_at;
+	int64		next_amount;
+	int64		unswept;		/* expired (or lapsed) but not swept yet */
+	int64		vesting;		/* granted, not available yet */
+} LotFigures;
+
+/* The lot figures through SQL (a table with a column of a DBA's own). */
+static void
+lot_figures_sql(const Account *acct, TimestampTz at, LotFigures *f)
+{
+	static SPIPlanPtr next_plan = NULL;
+	static SPIPlanPtr unswept_plan = NULL;
+	static SPIPlanPtr vesting_plan = NULL;
+	static const Oid argtypes[] = {INT8OID, TIMESTAMPTZOID};
+	Datum		args[2];
+	bool		isnull;
+
+	args[0] = Int64GetDatum(acct->id);
+	args[1] = TimestampTzGetDatum(at);
+	points_run(points_plan(&next_plan,
+						   "SELECT expires_at, sum(remaining)::bigint FROM points.lots"
+						   " WHERE account_id = $1 AND open"
+						   " AND available_at <= $2 AND expires_at > $2"
+						   " AND expires_at < 'infinity'"
+						   " GROUP BY expires_at ORDER BY expires_at LIMIT 1",
+						   2, argtypes),
+			   args, NULL, SPI_OK_SELECT);
+	if (SPI_processed > 0)
+	{
+		f->has_next = true;
+		f->next_at = DatumGetTimestampTz(points_col(0, 1, &isnull));
+		f->next_amount = points_col_int64(0, 2);
+	}
+	args[1] = TimestampTzGetDatum(at >= acct->inactive_at ? DT_NOEND : at);
+	points_run(points_plan(&unswept_plan,
+						   "SELECT coalesce(sum(remaining), 0)::bigint FROM points.lots"
+						   " WHERE account_id = $1 AND open AND expires_at <= $2",
+						   2, argtypes),
+			   args, NULL, SPI_OK_SELECT);
+	f->unswept = points_col_int64(0, 1);
+	args[1] = TimestampTzGetDatum(at);
+	points_run(points_plan(&vesting_plan,
+						   "SELECT coalesce(sum(remaining), 0)::bigint FROM points.lots"
+						   " WHERE account_id = $1 AND open AND available_at > $2"
+						   " AND expires_at > $2",
+						   2, argtypes),
+			   args, NULL, SPI_OK_SELECT);
+	f->vesting = points_col_int64(0, 1);
+}
+
+/*
+ * The figures of the account's open lots at `at`: the earliest expiry of
+ * the points available then (and how many), the points past their expiry
+ * that the sweep has not reached (all of them once the account lapsed for
+ * inactivity), the points still vesting.  One walk of the open lots in
+ * the expiry order, which stops after the next expiry unless points may be
+ * vesting or the account lapsed.
+ */
+static void
+lot_figures(const Account *acct, TimestampTz at, LotFigures *f)
+{
+	TimestampTz due_at = at >= acct->inactive_at ? DT_NOEND : at;
+	Draw	   *lots;
+	int			n;
+	int			i;
+
+	memset(f, 0, sizeof(LotFigures));
+	/* all of them only when some may be vesting, or all lapsed */
+	n = points_scan_lots(acct->id,
+						 acct->vested_at > at || at >= acct->inactive_at ?
+						 LOTS_OPEN : LOTS_NEXT, at, 0, 0, &lots);
+	if (n < 0)
+		lot_figures_sql(acct, at, f);
+	for (i = 0; i < n; i++)
+	{
+		const Draw *l = &lots[i];
+
+		if (l->available_at <= at && l->expires_at > at &&
+			l->expires_at < DT_NOEND)
+		{
+			if (!f->has_next || l->expires_at < f->next_at)
+			{
+				f->has_next = true;
+				f->next_at = l->expires_at;
+				f->next_amount = l->amount;
+			}
+			else if (l->expires_at == f->next_at)
+				f->next_amount = points_add(f->next_amount, l->amount);
+		}
+		if (l->expires_at <= due_at)
+			f->unswept = points_add(f->unswept, l->amount);
+		if (l->available_at > at && l->expires_at > at)
+			f->vesting = points_add(f->vesting, l->amount);
+	}
+	/* an inactive account has lapsed whole, swept or not */
+	if (at >= acct->inactive_at)
+	{
+		f->has_next = false;
+		f->vesting = 0;
+	}
+	/* vesting points count only while some are (the cached bound says) */
+	else if (acct->vested_at <= at)
+		f->vesting = 0;
+}
+
 /*
  * points.account(type, customer, at) returns points.account_summary
  *		Every figure of one account at `at`.
@@ -422,9 +531,6 @@ PG_FUNCTION_INFO_V1(points_account);
 Datum
 points_account(PG_FUNCTION_ARGS)
 {
-	static SPIPlanPtr plan = NULL;
-	static SPIPlanPtr unswept_plan = NULL;
-	static const Oid argtypes[] = {INT8OID, TIMESTAMPTZOID};
 	char	   *code = points_arg_key(fcinfo, 0, "type", true);
 	char	   *customer = points_arg_key(fcinfo, 1, "customer", true);
 	TimestampTz at = points_arg_time(fcinfo, 2, "at");
@@ -435,11 +541,7 @@ points_account(PG_FUNCTION_ARGS)
 	bool		nulls[12];
 	HeapTuple	tuple;
 	int64		available = 0;
-	int64		next_amount = 0;
-	int64		unswept = 0;
-	int64		vesting = 0;
-	bool		has_next = false;
-	TimestampTz next_at = 0;
+	LotFigures	lots = {0};
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "points: account() must return a composite type");
@@ -450,76 +552,24 @@ points_account(PG_FUNCTION_ARGS)
 	memset(&acct, 0, sizeof(acct));
 	if (points_get_account(type, customer, false, &acct))
 	{
-		Datum		args[2];
-		bool		isnull;
-
 		available = points_available(&acct, at, true);
-		args[0] = Int64GetDatum(acct.id);
-		args[1] = TimestampTzGetDatum(at);
-		if (SPI_execute_plan(points_plan(&plan,
-										 "SELECT expires_at, sum(remaining)::bigint FROM points.lots"
-										 " WHERE account_id = $1 AND open"
-										 " AND available_at <= $2 AND expires_at > $2"
-										 " AND expires_at < 'infinity'"
-										 " GROUP BY expires_at ORDER BY expires_at LIMIT 1",
-										 2, argtypes),
-							 args, NULL, true, 0) != SPI_OK_SELECT)
-			elog(ERROR, "points: account query failed");
-		if (SPI_processed > 0)
-		{
-			has_next = true;
-			next_at = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
-														SPI_tuptable->tupdesc, 1, &isnull));
-			next_amount = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-													  SPI_tuptable->tupdesc, 2, &isnull));
-		}
-		/* an inactive account has lapsed whole, swept or not */
-		if (at >= acct.inactive_at)
-		{
-			has_next = false;
-			args[1] = TimestampTzGetDatum(DT_NOEND);
-		}
-		if (SPI_execute_plan(points_plan(&unswept_plan,
-										 "SELECT coalesce(sum(remaining), 0)::bigint FROM points.lots"
-										 " WHERE account_id = $1 AND open AND expires_at <= $2",
-										 2, argtypes),
-							 args, NULL, true, 0) != SPI_OK_SELECT)
-			elog(ERROR, "points: account query failed");
-		unswept = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-											  SPI_tuptable->tupdesc, 1, &isnull));
-		/* points still vesting are on their way, like pending grants */
-		if (acct.vested_at > at && at < acct.inactive_at)
-		{
-			static SPIPlanPtr vesting_plan = NULL;
-
-			args[1] = TimestampTzGetDatum(at);
-			if (SPI_execute_plan(points_plan(&vesting_plan,
-											 "SELECT coalesce(sum(remaining), 0)::bigint FROM points.lots"
-											 " WHERE account_id = $1 AND open AND available_at > $2"
-											 " AND expires_at > $2",
-											 2, argtypes),
-								 args, NULL, true, 0) != SPI_OK_SELECT)
-				elog(ERROR, "points: account query failed");
-			vesting = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-												  SPI_tuptable->tupdesc, 1, &isnull));
-		}
+		lot_figures(&acct, at, &lots);
 	}
-
 	memset(nulls, false, sizeof(nulls));
 	values[0] = CStringGetTextDatum(type->code);
 	values[1] = CStringGetTextDatum(customer);
 	values[2] = NumericGetDatum(points_units_to_numeric(available, type->scale));
 	values[3] = NumericGetDatum(points_units_to_numeric(acct.held, type->scale));
-	values[4] = NumericGetDatum(points_units_to_numeric(points_add(acct.pending, vesting),
+	values[4] = NumericGetDatum(points_units_to_numeric(points_add(acct.pending, lots.vesting),
 														type->scale));
 	values[5] = NumericGetDatum(points_units_to_numeric(acct.debt, type->scale));
-	values[6] = TimestampTzGetDatum(next_at);
-	nulls[6] = !has_next;
-	values[7] = NumericGetDatum(points_units_to_numeric(next_amount, type->scale));
-	nulls[7] = !has_next;
+	values[6] = TimestampTzGetDatum(lots.next_at);
+	nulls[6] = !lots.has_next;
+	values[7] = NumericGetDatum(points_units_to_numeric(lots.next_amount, type->scale));
+	nulls[7] = !lots.has_next;
 	values[8] = NumericGetDatum(points_units_to_numeric(acct.earned, type->scale));
 	values[9] = NumericGetDatum(points_units_to_numeric(acct.spent, type->scale));
-	values[10] = NumericGetDatum(points_units_to_numeric(points_add(acct.expired, unswept),
+	values[10] = NumericGetDatum(points_units_to_numeric(points_add(acct.expired, lots.unswept),
 														 type->scale));
 	/* tier: the customer's tier at `at`, by points.tier() (src/earn.c) */
 	{

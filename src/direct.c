@@ -547,18 +547,21 @@ points_account_find(const char *type, const char *customer, bool lock,
 
 /*
  * Walk the account's open lots in the expiry order through lots_account,
- * only as far as needed: what the SQL of points_draw() (expiry order) and
- * points_expire_due() return, without their executor.
+ * only as far as needed: what the SQL of points_draw() (expiry order),
+ * points_expire_due() and account() read, without their executor.
  *
- * A debit (due = false) draws `amount` at `at` from lots available then and
- * not expired; the sweep (due = true) takes whole lots with expires_at <=
- * `at`, at most `limit` of them.  Returns the number of draws (a debit's
- * draws cover less than `amount` when the open lots hold less), or -1 when
- * the table must be read through SQL.
+ * A debit (LOTS_DEBIT) draws `amount` at `at` from lots available then and
+ * not expired; the sweep (LOTS_DUE) takes whole lots with expires_at <=
+ * `at`, at most `limit` of them; LOTS_OPEN returns every open lot, each
+ * draw its remaining points, and LOTS_NEXT those up to the first expiry
+ * after `at` of the lots available at `at`, and all that expire then (what
+ * account() needs when nothing is vesting).  Returns
+ * the number of draws (a debit's draws cover less than `amount` when the
+ * open lots hold less), or -1 when the table must be read through SQL.
  */
 int
-points_scan_lots(int64 account_id, TimestampTz at, bool due, int64 amount,
-				 int limit, Draw **draws)
+points_scan_lots(int64 account_id, LotScan what, TimestampTz at,
+				 int64 amount, int limit, Draw **draws)
 {
 	Oid			relid = rel_oid("lots");
 	Oid			indexid = rel_oid("lots_account");
@@ -568,6 +571,9 @@ points_scan_lots(int64 account_id, TimestampTz at, bool due, int64 amount,
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
 	ScanKeyData keys[3];
+	int			nkeys = what == LOTS_DUE || what == LOTS_DEBIT ? 3 : 2;
+	bool		has_next = false;
+	TimestampTz next_at = 0;
 	int			n = 0;
 	int			cap = 4;
 	int64		left = amount;
@@ -575,7 +581,9 @@ points_scan_lots(int64 account_id, TimestampTz at, bool due, int64 amount,
 
 	if (!OidIsValid(relid) || !OidIsValid(indexid))
 		return -1;
-	rel = table_open(relid, RowExclusiveLock);	/* the lots are written next */
+	/* the lots a debit or the sweep read are written next */
+	rel = table_open(relid, what == LOTS_DUE || what == LOTS_DEBIT ?
+					 RowExclusiveLock : AccessShareLock);
 	if (!columns_ok(rel, lot_columns, POINTS_LOT_NATTS))
 	{
 		table_close(rel, NoLock);
@@ -589,42 +597,57 @@ points_scan_lots(int64 account_id, TimestampTz at, bool due, int64 amount,
 				Int64GetDatum(account_id));
 	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_BOOLEQ,
 				BoolGetDatum(true));
-	if (due)
+	if (what == LOTS_DUE)
 		ScanKeyInit(&keys[2], 3, BTLessEqualStrategyNumber, F_TIMESTAMPTZ_LE,
 					TimestampTzGetDatum(at));
-	else
+	else if (what == LOTS_DEBIT)
 		ScanKeyInit(&keys[2], 3, BTGreaterStrategyNumber, F_TIMESTAMPTZ_GT,
 					TimestampTzGetDatum(at));
 	slot = table_slot_create(rel, NULL);
-	scan = index_beginscan(rel, index, snapshot, 3, 0);
-	index_rescan(scan, keys, 3, NULL, 0);
+	scan = index_beginscan(rel, index, snapshot, nkeys, 0);
+	index_rescan(scan, keys, nkeys, NULL, 0);
 	d = palloc(cap * sizeof(Draw));
-	while ((due ? n < limit : left > 0) &&
+	while ((what == LOTS_DUE ? n < limit : what != LOTS_DEBIT || left > 0) &&
 		   index_getnext_slot(scan, ForwardScanDirection, slot))
 	{
 		Datum	   *v;
 		int64		remaining;
 		int64		take;
+		TimestampTz available_at;
 		TimestampTz expires_at;
 
 		slot_getallattrs(slot);
 		v = slot->tts_values;
 		remaining = DatumGetInt64(v[5]);
+		available_at = DatumGetTimestampTz(v[15]);
 		expires_at = DatumGetTimestampTz(v[16]);
 		/* open, and due or available at `at`: as of this version */
 		if (!DatumGetBool(v[11]) || remaining <= 0 ||
-			(due ? expires_at > at :
-			 DatumGetTimestampTz(v[15]) > at || expires_at <= at))
+			(what == LOTS_DUE && expires_at > at) ||
+			(what == LOTS_DEBIT && (available_at > at || expires_at <= at)))
 			continue;
+		if (what == LOTS_NEXT)
+		{
+			/* in the expiry order: past the next expiry, nothing is needed */
+			if (has_next && expires_at > next_at)
+				break;
+			if (!has_next && available_at <= at && expires_at > at &&
+				expires_at < DT_NOEND)
+			{
+				has_next = true;
+				next_at = expires_at;
+			}
+		}
 		if (n == cap)
 		{
 			cap *= 2;
 			d = repalloc(d, cap * sizeof(Draw));
 		}
-		take = due ? remaining : Min(remaining, left);
+		take = what == LOTS_DEBIT ? Min(remaining, left) : remaining;
 		d[n].lot_id = DatumGetInt64(v[0]);
 		d[n].amount = take;
 		d[n].expires_at = expires_at;
+		d[n].available_at = available_at;
 		d[n].exhausted = take == remaining;
 		d[n].tid = slot->tts_tid;
 		left -= take;

@@ -661,7 +661,7 @@ points_draw(const PointsType *type, Account *acct, int64 amount,
 
 	/* the expiry order is lots_account's: walk it only as far as needed */
 	if (type->consume_order == CONSUME_EXPIRY &&
-		(n = points_scan_lots(acct->id, at, false, amount, 0, &d)) >= 0)
+		(n = points_scan_lots(acct->id, LOTS_DEBIT, at, amount, 0, &d)) >= 0)
 	{
 		int64		drawn = 0;
 		int			i;
@@ -1370,7 +1370,7 @@ points_expire_due(const PointsType *type, const char *customer, Account *acct,
 	int			n;
 
 	/* one more than the limit: is anything left? */
-	n = points_scan_lots(acct->id, inactive ? DT_NOEND : at, true, 0,
+	n = points_scan_lots(acct->id, LOTS_DUE, inactive ? DT_NOEND : at, 0,
 						 limit + 1, &due);
 	if (n < 0)
 	{

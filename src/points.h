@@ -106,6 +106,7 @@ typedef struct Draw
 	int64		lot_id;
 	int64		amount;
 	TimestampTz expires_at;
+	TimestampTz available_at;	/* known when read by points_scan_lots() */
 	bool		exhausted;		/* the draw took the lot's last point */
 	ItemPointerData tid;		/* the lot's row version; invalid: unknown */
 } Draw;
@@ -201,7 +202,16 @@ extern void points_tables_close(void);
 extern void points_tables_forget(void);
 extern int	points_account_find(const char *type, const char *customer,
 								bool lock, Account *acct);
-extern int	points_scan_lots(int64 account_id, TimestampTz at, bool due,
+/* What points_scan_lots() reads of an account's open lots. */
+typedef enum LotScan
+{
+	LOTS_DEBIT,					/* `amount` from the lots available at `at` */
+	LOTS_DUE,					/* up to `limit` lots expired at `at` */
+	LOTS_OPEN,					/* every open lot, read only */
+	LOTS_NEXT					/* those up to the next expiry after `at` */
+} LotScan;
+
+extern int	points_scan_lots(int64 account_id, LotScan what, TimestampTz at,
 							 int64 amount, int limit, Draw **draws);
 extern int64 points_next_id(const char *seqname);
 extern void points_table_insert(PointsTable *t, const Datum *values,
