@@ -15,11 +15,12 @@
  * would, so replication, logical decoding, statistics and autovacuum see
  * the same changes.
  *
- * The direct path is taken only for a table that has exactly the columns
- * this version created and no triggers but the extension's own.  A table
- * that a DBA gave a trigger of their own (an audit trigger, say) is written
- * through SQL, so that the trigger fires: points_table() returns NULL
- * and the caller runs its SQL statement instead.
+ * The direct path is taken only for a table that has exactly the columns,
+ * NOT NULL and CHECK constraints this version created and no triggers but
+ * the extension's own.  A table that a DBA gave a trigger of their own (an
+ * audit trigger, say) or a constraint is written through SQL, so that the
+ * trigger fires and the constraint holds: points_table() returns NULL and
+ * the caller runs its SQL statement instead.
  */
 #include "postgres.h"
 
