@@ -13,7 +13,7 @@
 --     guards that fire on every ledger row and run none need not (pinning
 --     costs a GUC save/restore per row: about 7% on grant()).
 BEGIN;
-SELECT plan(5);
+SELECT plan(7);
 SET LOCAL search_path = public;
 
 CREATE TEMP VIEW routines AS
@@ -31,8 +31,21 @@ SELECT isnt_empty($$SELECT * FROM routines WHERE prosecdef$$,
 
 SELECT is_empty(
     $$SELECT routine, proconfig FROM routines
-       WHERE prosecdef AND proconfig IS DISTINCT FROM ARRAY['search_path=pg_catalog, pg_temp']$$,
+       WHERE prosecdef AND proconfig IS DISTINCT FROM ARRAY['search_path=pg_catalog, pg_temp']
+         AND oid NOT IN (to_regprocedure('points.expire(timestamptz, integer)'),
+                         to_regprocedure('points.release_holds(timestamptz, integer)'))$$,
     'every SECURITY DEFINER function pins search_path = pg_catalog, pg_temp (and sets nothing else)');
+
+-- The sweep's functions also turn JIT off: the generic plans of their
+-- LIMIT batch queries are costed above jit_above_cost on a large ledger.
+SELECT is((SELECT proconfig FROM routines
+            WHERE oid = to_regprocedure('points.expire(timestamptz, integer)')),
+          ARRAY['search_path=pg_catalog, pg_temp', 'jit=off'],
+          'expire() pins search_path and runs without JIT');
+SELECT is((SELECT proconfig FROM routines
+            WHERE oid = to_regprocedure('points.release_holds(timestamptz, integer)')),
+          ARRAY['search_path=pg_catalog, pg_temp', 'jit=off'],
+          'release_holds() pins search_path and runs without JIT');
 
 SELECT is_empty(
     $$SELECT routine, proconfig FROM routines
