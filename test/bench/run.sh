@@ -202,10 +202,19 @@ if section reports; then
 	done
 fi
 
+# settle: VACUUM (ANALYZE) the tables a section reads and writes, so that
+# the autovacuum work the load or the section before left (millions of new
+# journal rows after the writes) does not run during its measurements, on
+# the same CPUs as the server.
+settle() {
+	bench_psql -c 'VACUUM (ANALYZE) points.lots, points.accounts, points.entries, points.allocations, bench.plain, bench.kv'
+}
+
 # ---------------------------------------------------------------------------
 # Writes against one bare INSERT (hold + capture: against two).
 if section writes; then
 	echo "writes..." >&2
+	settle
 	D=(-D "ncust=$NCUST")
 	op_wanted grant && measure "grant" grant.sql base_insert.sql tx/s ">=" 0.7 8 "${D[@]}"
 	op_wanted grant_ref && measure "grant with ref" grant_ref.sql base_insert.sql tx/s "" "" "" "${D[@]}"
@@ -232,6 +241,7 @@ fi
 # Reads against a primary-key SELECT.
 if section reads; then
 	echo "reads..." >&2
+	settle
 	D=(-D "ncust=$NCUST")
 	op_wanted balance && measure "balance" balance.sql base_select.sql tx/s ">=" 0.8 8 "${D[@]}"
 	op_wanted account && measure "account" account.sql base_select.sql tx/s "" "" "" "${D[@]}"
