@@ -146,6 +146,39 @@ INSERT INTO points.customers (type, customer, tier) VALUES ('et_roll', 'newbie',
 SELECT points.tier('et_roll', 'newbie', '2024-01-01 00:00+00') AS newbie,
        (points.account('et_roll', 'newbie', '2024-01-01 00:00+00')).tier AS account_tier;
 
+-- Whether a type has tiers is cached with the type: the first tier, its
+-- removal and a rolled-back one apply to this session's next call, as
+-- they do to the other sessions' once committed (specs/tier-change.spec).
+INSERT INTO points.types (code, name, name_plural) VALUES ('et_late', 'point', 'points');
+INSERT INTO points.earn_rules (type, event, name, points, spend)
+VALUES ('et_late', 'purchase', '$1 = 1 point', 1, 1);
+SELECT points.grant('et_late', 'lee', 100, at => '2024-01-01 00:00+00') > 0 AS granted;
+SELECT points.tier('et_late', 'lee', '2024-01-02 00:00+00') AS no_tiers,
+       (points.account('et_late', 'lee', '2024-01-02 00:00+00')).tier AS account_tier,
+       pg_temp.pts(points.earn('et_late', 'lee', 'purchase', 10, at => '2024-01-02 00:00+00')) AS at_x1;
+INSERT INTO points.tiers (type, code, name, qualify_points, multiplier)
+VALUES ('et_late', 'star', 'Star', 100, 2);
+SELECT points.tier('et_late', 'lee', '2024-01-02 00:00+00') AS first_tier,
+       (points.account('et_late', 'lee', '2024-01-02 00:00+00')).tier AS account_tier,
+       pg_temp.pts(points.earn('et_late', 'lee', 'purchase', 10, at => '2024-01-02 00:00+00')) AS at_x2;
+DELETE FROM points.tiers WHERE type = 'et_late';
+SELECT points.tier('et_late', 'lee', '2024-01-02 00:00+00') AS removed,
+       (points.account('et_late', 'lee', '2024-01-02 00:00+00')).tier AS account_tier,
+       pg_temp.pts(points.earn('et_late', 'lee', 'purchase', 10, at => '2024-01-02 00:00+00')) AS at_x1;
+BEGIN;
+INSERT INTO points.tiers (type, code, name, qualify_points, multiplier)
+VALUES ('et_late', 'star', 'Star', 100, 2);
+SELECT (points.account('et_late', 'lee', '2024-01-02 00:00+00')).tier AS in_transaction;
+ROLLBACK;
+SELECT points.tier('et_late', 'lee', '2024-01-02 00:00+00') AS rolled_back,
+       (points.account('et_late', 'lee', '2024-01-02 00:00+00')).tier AS account_tier,
+       pg_temp.pts(points.earn('et_late', 'lee', 'purchase', 10, at => '2024-01-02 00:00+00')) AS at_x1;
+-- A personal multiplier applies without tiers.
+INSERT INTO points.customers (type, customer, multiplier) VALUES ('et_late', 'lee', 3);
+SELECT pg_temp.pts(points.earn('et_late', 'lee', 'purchase', 10, at => '2024-01-02 00:00+00')) AS at_x3;
+SELECT tier, multiplier, points FROM points.earnings
+ WHERE type = 'et_late' AND customer = 'lee' ORDER BY id;
+
 -- Errors of tier().
 SELECT pg_temp.try($$points.tier(NULL, 'x')$$);
 SELECT pg_temp.try($$points.tier('et_nope', 'x')$$);

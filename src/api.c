@@ -18,7 +18,7 @@
 #include "utils/datetime.h"
 #include "utils/timestamp.h"
 
-#include "points.h"
+#include "earn.h"
 
 void
 points_null_argument(const char *name)
@@ -542,6 +542,7 @@ points_account(PG_FUNCTION_ARGS)
 	HeapTuple	tuple;
 	int64		available = 0;
 	LotFigures	lots = {0};
+	bool		found;
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "points: account() must return a composite type");
@@ -550,7 +551,8 @@ points_account(PG_FUNCTION_ARGS)
 	SPI_connect();
 	type = points_load_type(code);
 	memset(&acct, 0, sizeof(acct));
-	if (points_get_account(type, customer, false, &acct))
+	found = points_get_account(type, customer, false, &acct);
+	if (found)
 	{
 		available = points_available(&acct, at, true);
 		lot_figures(&acct, at, &lots);
@@ -571,23 +573,18 @@ points_account(PG_FUNCTION_ARGS)
 	values[9] = NumericGetDatum(points_units_to_numeric(acct.spent, type->scale));
 	values[10] = NumericGetDatum(points_units_to_numeric(points_add(acct.expired, lots.unswept),
 														 type->scale));
-	/* tier: the customer's tier at `at`, by points.tier() (src/earn.c) */
+	/* tier: the customer's tier at `at`, as points.tier() finds it */
+	nulls[11] = true;
+	if (type->has_tiers)
 	{
-		static SPIPlanPtr tier_plan = NULL;
-		static const Oid tier_types[] = {TEXTOID, TEXTOID, TIMESTAMPTZOID};
-		Datum		tier_args[3];
+		CustomerTier tier;
 
-		tier_args[0] = CStringGetTextDatum(type->code);
-		tier_args[1] = CStringGetTextDatum(customer);
-		tier_args[2] = TimestampTzGetDatum(at);
-		if (SPI_execute_plan(points_plan(&tier_plan,
-										 "SELECT points.tier($1, $2, $3)",
-										 3, tier_types),
-							 tier_args, NULL, true, 1) != SPI_OK_SELECT ||
-			SPI_processed != 1)
-			elog(ERROR, "points: tier query failed");
-		values[11] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-								   1, &nulls[11]);
+		points_customer_tier(type, customer, found ? &acct : NULL, at, &tier);
+		if (tier.code)
+		{
+			values[11] = CStringGetTextDatum(tier.code);
+			nulls[11] = false;
+		}
 	}
 	tuple = heap_form_tuple(desc, values, nulls);
 	tuple = SPI_copytuple(tuple);

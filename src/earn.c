@@ -95,6 +95,8 @@ local_plus(const PointsType *type, TimestampTz from, const Interval *iv)
  * lifetime earned points (acct->earned); one with a period counts the
  * points earned in (at - period, at], from the account's grant, confirm
  * and positive adjust entries.  acct NULL: the customer has no account.
+ * A type without tiers (type->has_tiers) runs only the query of the
+ * customer's settings, for the personal multiplier.
  */
 void
 points_customer_tier(const PointsType *type, const char *customer,
@@ -134,6 +136,10 @@ points_customer_tier(const PointsType *type, const char *customer,
 			pinned = SPI_getvalue(tt->vals[0], tt->tupdesc, 1);
 		tier->personal_multiplier = col_numeric(tt, 0, 2);
 	}
+
+	/* no tier to reach (and none to pin to: customers.tier references one) */
+	if (pinned == NULL && !type->has_tiers)
+		return;
 
 	if (pinned)
 	{

@@ -63,6 +63,7 @@ typedef struct PointsType
 	Interval	inactivity;		/* all points lapse after this long idle */
 	ClawbackPolicy clawback_policy;
 	bool		enabled;
+	bool		has_tiers;		/* points.tiers has a row of this type */
 } PointsType;
 
 /* A row of points.accounts: the cached figures of one (type, customer). */

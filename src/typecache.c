@@ -3,13 +3,17 @@
  *		Point types, loaded from points.types and cached per backend.
  *
  * Every operation needs its type's settings; reading points.types each time
- * costs a statement.  The cache is invalidated through the relcache: a
- * statement trigger on points.types (points_types_changed) queues a relcache
+ * costs a statement.  Whether the type has tiers is cached with them, so
+ * that reads and awards of a type without tiers run no tier query.  The
+ * cache is invalidated through the relcache: a statement trigger on
+ * points.types and on points.tiers (points_types_changed) queues a relcache
  * invalidation of the table, which every backend receives when the change
  * commits (and the changing backend at once).  Invalidation only marks the
  * cache stale, since it can arrive in the middle of an operation (while a
- * lock is taken); the cache is rebuilt by the next lookup, and lookups hand
- * out copies.
+ * lock is taken); the cache is rebuilt by the next lookup, which first takes
+ * in the invalidations that have arrived (so that a statement whose snapshot
+ * sees a change committed also sees it in the cache), and lookups hand out
+ * copies.
  */
 #include "postgres.h"
 
@@ -35,14 +39,17 @@ static MemoryContext cache_cxt = NULL;
 static HTAB *cache = NULL;
 static bool cache_stale = true;
 static Oid	types_relid = InvalidOid;
+static Oid	tiers_relid = InvalidOid;
 
 static void
 types_invalidated(Datum arg, Oid relid)
 {
-	if (relid == InvalidOid || relid == types_relid)
+	if (relid == InvalidOid || relid == types_relid || relid == tiers_relid)
 	{
 		cache_stale = true;
-		types_relid = InvalidOid;	/* the extension may have been recreated */
+		/* the extension may have been recreated */
+		types_relid = InvalidOid;
+		tiers_relid = InvalidOid;
 	}
 }
 
@@ -67,6 +74,7 @@ reset_cache(void)
 	ctl.hcxt = cache_cxt;
 	cache = hash_create("points types", 16, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 	types_relid = get_relname_relid("types", get_namespace_oid("points", false));
+	tiers_relid = get_relname_relid("tiers", get_namespace_oid("points", false));
 	cache_stale = false;
 }
 
@@ -96,8 +104,9 @@ read_type(const char *code, PointsType *t)
 	if (SPI_execute_plan(points_plan(&plan,
 									 "SELECT code, name, name_plural, scale, validity, expiry_rounding,"
 									 " time_zone, consume_order, enabled, hold_timeout, clawback_policy,"
-									 " inactivity"
-									 " FROM points.types WHERE code = $1",
+									 " inactivity,"
+									 " EXISTS (SELECT FROM points.tiers r WHERE r.type = t.code)"
+									 " FROM points.types t WHERE code = $1",
 									 1, argtypes),
 						 values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "points: type lookup failed");
@@ -126,6 +135,7 @@ read_type(const char *code, PointsType *t)
 	t->has_inactivity = !isnull;
 	if (!isnull)
 		t->inactivity = *DatumGetIntervalP(d);
+	t->has_tiers = DatumGetBool(col(13, &isnull));
 }
 
 /* A copy of `t` whose strings live in `cxt`. */
@@ -153,6 +163,7 @@ points_load_type(const char *code)
 	PointsType	loaded;
 	bool		found;
 
+	AcceptInvalidationMessages();
 	if (cache_stale || cache == NULL)
 		reset_cache();
 	if (strlen(code) >= sizeof(entry->code))
@@ -175,8 +186,8 @@ points_load_type(const char *code)
 
 /*
  * points.types_changed(): AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
- * (statement) on points.types.  Tells every backend to drop its cached
- * types when this transaction commits.
+ * (statement) on points.types and on points.tiers.  Tells every backend to
+ * drop its cached types when this transaction commits.
  */
 PG_FUNCTION_INFO_V1(points_types_changed);
 Datum

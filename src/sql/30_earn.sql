@@ -121,6 +121,11 @@ CREATE TABLE @extschema@.tiers (
     PRIMARY KEY (type, code)
 );
 COMMENT ON TABLE @extschema@.tiers IS 'Membership tiers: reached by points earned (lifetime, or within period), each with an earn multiplier';
+-- Whether a type has tiers is cached with the type (src/typecache.c), so
+-- that a type without tiers runs no tier query: a change of the tiers
+-- invalidates the cache as a change of the types does.
+CREATE TRIGGER tiers_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.tiers
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.types_changed();
 
 -- Per-customer settings: a pinned tier and a personal multiplier.
 CREATE TABLE @extschema@.customers (
