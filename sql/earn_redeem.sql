@@ -118,6 +118,20 @@ SELECT points.grant('eq_jpy', 'qa', 10, at => '2024-01-01 00:00+00') > 0 AS gran
 SELECT s AS subtotal, q.*
   FROM unnest(ARRAY[1000, 2.9]::numeric[]) AS s,
        LATERAL points.quote('eq_jpy', 'qa', s, at => '2024-01-02 00:00+00') q;
+-- The redemption settings are cached with the type: a change applies to
+-- this session's next call, and a rolled-back one never does.
+SELECT points.value('eq_jpy', 10) AS before,
+       (points.quote('eq_jpy', 'qa', 1000, at => '2024-01-02 00:00+00')).points AS quoted;
+UPDATE points.types SET redeem_points = 2, max_redeem_points = 4 WHERE code = 'eq_jpy';
+SELECT points.value('eq_jpy', 10) AS changed,
+       (points.quote('eq_jpy', 'qa', 1000, at => '2024-01-02 00:00+00')).points AS quoted;
+BEGIN;
+UPDATE points.types SET redeem_points = 3, max_redeem_points = NULL WHERE code = 'eq_jpy';
+SELECT points.value('eq_jpy', 10) AS in_transaction;
+ROLLBACK;
+SELECT points.value('eq_jpy', 10) AS rolled_back,
+       (points.quote('eq_jpy', 'qa', 1000, at => '2024-01-02 00:00+00')).points AS quoted;
+UPDATE points.types SET redeem_points = 3, max_redeem_points = NULL WHERE code = 'eq_jpy';
 -- Points in hundredths: 12.34 credits, capped at a $5.555 subtotal.
 SELECT points.grant('eq_cred', 'qa', 12.34, at => '2024-01-01 00:00+00') > 0 AS granted;
 SELECT * FROM points.quote('eq_cred', 'qa', 100, at => '2024-01-02 00:00+00');

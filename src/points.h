@@ -64,6 +64,13 @@ typedef struct PointsType
 	ClawbackPolicy clawback_policy;
 	bool		enabled;
 	bool		has_tiers;		/* points.tiers has a row of this type */
+	/* redemption at a rate (value, quote); NULL: not set */
+	Numeric		redeem_points;
+	Numeric		redeem_value;
+	char	   *currency;
+	bool		tax_payable;
+	Numeric		min_redeem_points;
+	Numeric		max_redeem_points;
 } PointsType;
 
 /* A row of points.accounts: the cached figures of one (type, customer). */

@@ -40,30 +40,17 @@ static const char code_alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 #define CODE_LENGTH 16
 
 
-/* Read the type's redemption settings; 22023 when it has no rate. */
+/* The type's redemption settings (cached with it); 22023 when it has no rate. */
 static void
 load_policy(const PointsType *type, RedeemPolicy *p)
 {
-	static SPIPlanPtr plan = NULL;
-	static const Oid argtypes[] = {TEXTOID};
-	Datum		values[1];
-	bool		isnull;
-
-	values[0] = CStringGetTextDatum(type->code);
-	points_run(points_plan(&plan,
-					"SELECT redeem_points, redeem_value, currency, tax_payable,"
-					" min_redeem_points, max_redeem_points"
-					" FROM points.types WHERE code = $1",
-					1, argtypes),
-		values, NULL, SPI_OK_SELECT);
-	p->redeem_points = points_col_numeric(0, 1);
-	p->redeem_value = points_col_numeric(0, 2);
-	p->currency = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+	p->redeem_points = type->redeem_points;
+	p->redeem_value = type->redeem_value;
+	p->currency = type->currency;
 	p->exponent = points_currency_exponent(p->currency);
-	p->tax_payable = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-												SPI_tuptable->tupdesc, 4, &isnull));
-	p->min_points = points_col_numeric(0, 5);
-	p->max_points = points_col_numeric(0, 6);
+	p->tax_payable = type->tax_payable;
+	p->min_points = type->min_redeem_points;
+	p->max_points = type->max_redeem_points;
 	if (p->redeem_points == NULL || p->redeem_value == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

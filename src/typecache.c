@@ -90,6 +90,34 @@ col(int column, bool *isnull)
 	return SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, column, isnull);
 }
 
+static Numeric
+col_numeric(int column)
+{
+	bool		isnull;
+	Datum		d = col(column, &isnull);
+
+	return isnull ? NULL : DatumGetNumeric(d);
+}
+
+/* A copy of a numeric in `cxt`; NULL stays NULL. */
+static Numeric
+copy_numeric(Numeric n, MemoryContext cxt)
+{
+	Numeric		copy;
+
+	if (n == NULL)
+		return NULL;
+	copy = MemoryContextAlloc(cxt, VARSIZE(n));
+	memcpy(copy, n, VARSIZE(n));
+	return copy;
+}
+
+static char *
+copy_string(const char *s, MemoryContext cxt)
+{
+	return s ? MemoryContextStrdup(cxt, s) : NULL;
+}
+
 /* Read one type from points.types into *t (strings palloc'd by SPI). */
 static void
 read_type(const char *code, PointsType *t)
@@ -105,7 +133,9 @@ read_type(const char *code, PointsType *t)
 									 "SELECT code, name, name_plural, scale, validity, expiry_rounding,"
 									 " time_zone, consume_order, enabled, hold_timeout, clawback_policy,"
 									 " inactivity,"
-									 " EXISTS (SELECT FROM points.tiers r WHERE r.type = t.code)"
+									 " EXISTS (SELECT FROM points.tiers r WHERE r.type = t.code),"
+									 " redeem_points, redeem_value, currency, tax_payable,"
+									 " min_redeem_points, max_redeem_points"
 									 " FROM points.types t WHERE code = $1",
 									 1, argtypes),
 						 values, NULL, false, 0) != SPI_OK_SELECT)
@@ -136,6 +166,12 @@ read_type(const char *code, PointsType *t)
 	if (!isnull)
 		t->inactivity = *DatumGetIntervalP(d);
 	t->has_tiers = DatumGetBool(col(13, &isnull));
+	t->redeem_points = col_numeric(14);
+	t->redeem_value = col_numeric(15);
+	t->currency = col_text(16);
+	t->tax_payable = DatumGetBool(col(17, &isnull));
+	t->min_redeem_points = col_numeric(18);
+	t->max_redeem_points = col_numeric(19);
 }
 
 /* A copy of `t` whose strings live in `cxt`. */
@@ -149,6 +185,11 @@ copy_type(const PointsType *t, MemoryContext cxt, PointsType *into)
 	into->name = MemoryContextStrdup(cxt, t->name);
 	into->name_plural = MemoryContextStrdup(cxt, t->name_plural);
 	into->time_zone = MemoryContextStrdup(cxt, t->time_zone);
+	into->redeem_points = copy_numeric(t->redeem_points, cxt);
+	into->redeem_value = copy_numeric(t->redeem_value, cxt);
+	into->currency = copy_string(t->currency, cxt);
+	into->min_redeem_points = copy_numeric(t->min_redeem_points, cxt);
+	into->max_redeem_points = copy_numeric(t->max_redeem_points, cxt);
 	return into;
 }
 
