@@ -163,6 +163,23 @@ SELECT points.earn('er_fix', 'fay', 'no_such_event', at => '2024-01-01 10:00+00'
 UPDATE points.earn_rules SET enabled = false WHERE type = 'er_fix' AND event = 'review';
 SELECT points.earn('er_fix', 'fay', 'review', at => '2024-01-01 10:00+00') AS disabled_rule;
 SELECT available FROM points.account('er_fix', 'fay', '2024-01-02 00:00+00');
+-- The events with an enabled rule are cached with the type: a new rule,
+-- and one enabled again, apply to this session's next call; a rolled-back
+-- one never does.  An event without rules opens no account.
+SELECT points.earn('er_fix', 'fred', 'newsletter', at => '2024-01-01 10:00+00') AS no_rule_yet,
+       EXISTS (SELECT FROM points.accounts WHERE type = 'er_fix' AND customer = 'fred') AS has_account;
+BEGIN;
+INSERT INTO points.earn_rules (type, event, name, points) VALUES ('er_fix', 'newsletter', 'newsletter', 3);
+SELECT pg_temp.pts(points.earn('er_fix', 'fred', 'newsletter', at => '2024-01-01 10:00+00')) AS in_transaction;
+ROLLBACK;
+SELECT points.earn('er_fix', 'fred', 'newsletter', at => '2024-01-01 10:00+00') AS rolled_back,
+       EXISTS (SELECT FROM points.accounts WHERE type = 'er_fix' AND customer = 'fred') AS has_account;
+INSERT INTO points.earn_rules (type, event, name, points) VALUES ('er_fix', 'newsletter', 'newsletter', 3);
+SELECT pg_temp.pts(points.earn('er_fix', 'fred', 'newsletter', at => '2024-01-01 10:00+00')) AS new_rule;
+UPDATE points.earn_rules SET enabled = true WHERE type = 'er_fix' AND event = 'review';
+SELECT pg_temp.pts(points.earn('er_fix', 'fred', 'review', at => '2024-01-01 10:00+00')) AS enabled_again;
+UPDATE points.earn_rules SET enabled = false WHERE type = 'er_fix' AND event = 'newsletter';
+SELECT points.earn('er_fix', 'fred', 'newsletter', at => '2024-01-01 10:00+00') AS disabled_again;
 
 --
 -- Several rules of one event are summed into one grant; each rule's share

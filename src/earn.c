@@ -95,8 +95,9 @@ local_plus(const PointsType *type, TimestampTz from, const Interval *iv)
  * lifetime earned points (acct->earned); one with a period counts the
  * points earned in (at - period, at], from the account's grant, confirm
  * and positive adjust entries.  acct NULL: the customer has no account.
- * A type without tiers (type->has_tiers) runs only the query of the
- * customer's settings, for the personal multiplier.
+ * The type's cached flags skip the queries that cannot find anything: the
+ * settings' without customer settings of the type, the tiers' without
+ * tiers (a pinned tier references one).
  */
 void
 points_customer_tier(const PointsType *type, const char *customer,
@@ -118,23 +119,30 @@ points_customer_tier(const PointsType *type, const char *customer,
 	tier->tier_multiplier = points_num(1);
 	tier->personal_multiplier = points_num(1);
 
+	/* no settings to read (the usual case), no tier to reach or pin to */
+	if (!type->has_settings && !type->has_tiers)
+		return;
+
 	values[0] = CStringGetTextDatum(type->code);
 	values[1] = CStringGetTextDatum(customer);
 	values[2] = TimestampTzGetDatum(at);
-	points_run(points_plan(&setting_plan,
-					"SELECT CASE WHEN c.tier_until IS NULL OR $3 < c.tier_until"
-					" THEN c.tier END, c.multiplier"
-					" FROM points.customers c WHERE c.type = $1 AND c.customer = $2",
-					3, setting_types),
-		values, NULL, SPI_OK_SELECT);
-	if (SPI_processed > 0)
+	if (type->has_settings)
 	{
-		SPITupleTable *tt = SPI_tuptable;
+		points_run(points_plan(&setting_plan,
+						"SELECT CASE WHEN c.tier_until IS NULL OR $3 < c.tier_until"
+						" THEN c.tier END, c.multiplier"
+						" FROM points.customers c WHERE c.type = $1 AND c.customer = $2",
+						3, setting_types),
+			values, NULL, SPI_OK_SELECT);
+		if (SPI_processed > 0)
+		{
+			SPITupleTable *tt = SPI_tuptable;
 
-		(void) col(tt, 0, 1, &isnull);
-		if (!isnull)
-			pinned = SPI_getvalue(tt->vals[0], tt->tupdesc, 1);
-		tier->personal_multiplier = col_numeric(tt, 0, 2);
+			(void) col(tt, 0, 1, &isnull);
+			if (!isnull)
+				pinned = SPI_getvalue(tt->vals[0], tt->tupdesc, 1);
+			tier->personal_multiplier = col_numeric(tt, 0, 2);
+		}
 	}
 
 	/* no tier to reach (and none to pin to: customers.tier references one) */
@@ -339,22 +347,16 @@ matching_rules(const PointsType *type, const char *event, const char *tier,
 	return (int) SPI_processed;
 }
 
-/* Whether (type, event) has any enabled rule at all. */
+/* Whether (type, event) has any enabled rule at all (cached with the type). */
 static bool
 event_has_rules(const PointsType *type, const char *event)
 {
-	static SPIPlanPtr plan = NULL;
-	static const Oid argtypes[] = {TEXTOID, TEXTOID};
-	Datum		values[2];
+	int			i;
 
-	values[0] = CStringGetTextDatum(type->code);
-	values[1] = CStringGetTextDatum(event);
-	points_run(points_plan(&plan,
-					"SELECT 1 FROM points.earn_rules"
-					" WHERE type = $1 AND event = $2 AND enabled LIMIT 1",
-					2, argtypes),
-		values, NULL, SPI_OK_SELECT);
-	return SPI_processed > 0;
+	for (i = 0; i < type->n_earn_events; i++)
+		if (strcmp(type->earn_events[i], event) == 0)
+			return true;
+	return false;
 }
 
 /* Record what one rule awarded, with the rate in force. */

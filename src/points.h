@@ -64,6 +64,9 @@ typedef struct PointsType
 	ClawbackPolicy clawback_policy;
 	bool		enabled;
 	bool		has_tiers;		/* points.tiers has a row of this type */
+	bool		has_settings;	/* points.customers has a row of this type */
+	int			n_earn_events;	/* events with an enabled earn rule */
+	char	  **earn_events;
 	/* redemption at a rate (value, quote); NULL: not set */
 	Numeric		redeem_points;
 	Numeric		redeem_value;

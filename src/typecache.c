@@ -3,11 +3,14 @@
  *		Point types, loaded from points.types and cached per backend.
  *
  * Every operation needs its type's settings; reading points.types each time
- * costs a statement.  Whether the type has tiers is cached with them, so
- * that reads and awards of a type without tiers run no tier query.  The
- * cache is invalidated through the relcache: a statement trigger on
- * points.types and on points.tiers (points_types_changed) queues a relcache
- * invalidation of the table, which every backend receives when the change
+ * costs a statement.  Whether the type has tiers and customer settings,
+ * and the events with an enabled earn rule, are cached with them, so that
+ * reads and awards of a type without tiers or settings run no query for
+ * them, and earn() of an event without rules none at all.  The cache is
+ * invalidated through the relcache: a statement trigger on points.types,
+ * points.tiers, points.customers and points.earn_rules
+ * (points_types_changed) queues a relcache invalidation of the table, which
+ * every backend receives when the change
  * commits (and the changing backend at once).  Invalidation only marks the
  * cache stale, since it can arrive in the middle of an operation (while a
  * lock is taken); the cache is rebuilt by the next lookup, which first takes
@@ -19,6 +22,7 @@
 
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "utils/array.h"
 #include "commands/trigger.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
@@ -38,19 +42,23 @@ typedef struct TypeCacheEntry
 static MemoryContext cache_cxt = NULL;
 static HTAB *cache = NULL;
 static bool cache_stale = true;
-static Oid	types_relid = InvalidOid;
-static Oid	tiers_relid = InvalidOid;
+/* the tables whose changes invalidate the cache */
+static const char *const watched_names[] = {"types", "tiers", "customers", "earn_rules"};
+static Oid	watched[lengthof(watched_names)];
 
 static void
 types_invalidated(Datum arg, Oid relid)
 {
-	if (relid == InvalidOid || relid == types_relid || relid == tiers_relid)
-	{
-		cache_stale = true;
-		/* the extension may have been recreated */
-		types_relid = InvalidOid;
-		tiers_relid = InvalidOid;
-	}
+	int			i;
+
+	for (i = 0; i < (int) lengthof(watched); i++)
+		if (relid == InvalidOid || relid == watched[i])
+		{
+			cache_stale = true;
+			/* the extension may have been recreated */
+			memset(watched, 0, sizeof(watched));
+			return;
+		}
 }
 
 void
@@ -63,6 +71,7 @@ static void
 reset_cache(void)
 {
 	HASHCTL		ctl;
+	int			i;
 
 	if (cache_cxt == NULL)
 		cache_cxt = AllocSetContextCreate(TopMemoryContext, "points type cache",
@@ -73,8 +82,9 @@ reset_cache(void)
 	ctl.entrysize = sizeof(TypeCacheEntry);
 	ctl.hcxt = cache_cxt;
 	cache = hash_create("points types", 16, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-	types_relid = get_relname_relid("types", get_namespace_oid("points", false));
-	tiers_relid = get_relname_relid("tiers", get_namespace_oid("points", false));
+	for (i = 0; i < (int) lengthof(watched); i++)
+		watched[i] = get_relname_relid(watched_names[i],
+									   get_namespace_oid("points", false));
 	cache_stale = false;
 }
 
@@ -135,7 +145,10 @@ read_type(const char *code, PointsType *t)
 									 " inactivity,"
 									 " EXISTS (SELECT FROM points.tiers r WHERE r.type = t.code),"
 									 " redeem_points, redeem_value, currency, tax_payable,"
-									 " min_redeem_points, max_redeem_points"
+									 " min_redeem_points, max_redeem_points,"
+									 " ARRAY(SELECT DISTINCT r.event FROM points.earn_rules r"
+									 "       WHERE r.type = t.code AND r.enabled),"
+									 " EXISTS (SELECT FROM points.customers c WHERE c.type = t.code)"
 									 " FROM points.types t WHERE code = $1",
 									 1, argtypes),
 						 values, NULL, false, 0) != SPI_OK_SELECT)
@@ -172,12 +185,25 @@ read_type(const char *code, PointsType *t)
 	t->tax_payable = DatumGetBool(col(17, &isnull));
 	t->min_redeem_points = col_numeric(18);
 	t->max_redeem_points = col_numeric(19);
+	{
+		Datum	   *events;
+		int			i;
+
+		deconstruct_array(DatumGetArrayTypeP(col(20, &isnull)), TEXTOID, -1,
+						  false, TYPALIGN_INT, &events, NULL, &t->n_earn_events);
+		t->earn_events = palloc(Max(t->n_earn_events, 1) * sizeof(char *));
+		for (i = 0; i < t->n_earn_events; i++)
+			t->earn_events[i] = TextDatumGetCString(events[i]);
+	}
+	t->has_settings = DatumGetBool(col(21, &isnull));
 }
 
 /* A copy of `t` whose strings live in `cxt`. */
 static PointsType *
 copy_type(const PointsType *t, MemoryContext cxt, PointsType *into)
 {
+	int			i;
+
 	if (into == NULL)
 		into = MemoryContextAlloc(cxt, sizeof(PointsType));
 	*into = *t;
@@ -190,6 +216,9 @@ copy_type(const PointsType *t, MemoryContext cxt, PointsType *into)
 	into->currency = copy_string(t->currency, cxt);
 	into->min_redeem_points = copy_numeric(t->min_redeem_points, cxt);
 	into->max_redeem_points = copy_numeric(t->max_redeem_points, cxt);
+	into->earn_events = MemoryContextAlloc(cxt, Max(t->n_earn_events, 1) * sizeof(char *));
+	for (i = 0; i < t->n_earn_events; i++)
+		into->earn_events[i] = MemoryContextStrdup(cxt, t->earn_events[i]);
 	return into;
 }
 
@@ -227,8 +256,9 @@ points_load_type(const char *code)
 
 /*
  * points.types_changed(): AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
- * (statement) on points.types and on points.tiers.  Tells every backend to
- * drop its cached types when this transaction commits.
+ * (statement) on points.types, points.tiers, points.customers and
+ * points.earn_rules.  Tells every backend to drop its cached types when this
+ * transaction commits.
  */
 PG_FUNCTION_INFO_V1(points_types_changed);
 Datum

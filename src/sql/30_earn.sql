@@ -142,6 +142,9 @@ CREATE TABLE @extschema@.customers (
         ON UPDATE CASCADE ON DELETE RESTRICT
 );
 COMMENT ON TABLE @extschema@.customers IS 'Per-customer settings: tier pinned until tier_until (NULL: until unpinned), personal earn multiplier';
+-- Whether a type has customer settings is cached with the type, as tiers are.
+CREATE TRIGGER customers_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.customers
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.types_changed();
 
 CREATE TABLE @extschema@.earn_rules (
     id          bigserial PRIMARY KEY,
@@ -167,6 +170,9 @@ CREATE TABLE @extschema@.earn_rules (
 );
 COMMENT ON TABLE @extschema@.earn_rules IS 'How events earn points: fixed awards (spend NULL) or points per spend, with caps, tiers, validity, delay and pending';
 CREATE INDEX earn_rules_event ON @extschema@.earn_rules (type, event) WHERE enabled;
+-- The events with an enabled rule are cached with the type, as tiers are.
+CREATE TRIGGER earn_rules_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.earn_rules
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.types_changed();
 
 CREATE TABLE @extschema@.rewards (
     type         text NOT NULL REFERENCES @extschema@.types (code)
