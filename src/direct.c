@@ -52,7 +52,7 @@
  */
 static const char *const rel_names[] = {
 	"accounts", "lots", "entries", "allocations", "accounts_type_customer_key",
-	"lots_account", "lots_id_seq", "entries_id_seq"
+	"lots_account", "lots_id_seq", "entries_id_seq", "holds_id_seq"
 };
 static Oid	rel_oids[lengthof(rel_names)];
 static bool rel_callback = false;

@@ -95,7 +95,6 @@ PG_FUNCTION_INFO_V1(points_hold);
 Datum
 points_hold(PG_FUNCTION_ARGS)
 {
-	static SPIPlanPtr id_plan = NULL;
 	static SPIPlanPtr insert_plan = NULL;
 	static const Oid insert_types[] = {INT8OID, INT8OID, TEXTOID, TEXTOID,
 		INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID, TEXTOID,
@@ -143,9 +142,7 @@ points_hold(PG_FUNCTION_ARGS)
 
 		if (!points_lock_account(type, customer, at, &acct))
 			points_insufficient(type, customer, amount, 0, "hold");
-		points_run(points_plan(&id_plan, "SELECT nextval('points.holds_id_seq')", 0, NULL),
-			NULL, NULL, SPI_OK_SELECT);
-		hold_id = points_col_int64(0, 1);
+		hold_id = points_next_id("holds_id_seq");
 
 		row.kind = "hold";
 		row.held = amount;
