@@ -14,9 +14,11 @@
  * commits (and the changing backend at once).  Invalidation only marks the
  * cache stale, since it can arrive in the middle of an operation (while a
  * lock is taken); the cache is rebuilt by the next lookup, which first takes
- * in the invalidations that have arrived (so that a statement whose snapshot
- * sees a change committed also sees it in the cache), and lookups hand out
- * copies.
+ * in the invalidations that have arrived (so that a call sees the changes
+ * committed before it began, but for the instant between a commit becoming
+ * visible and its invalidation being sent, which the catalog caches close
+ * with locks that configuration changes here do not take), and lookups hand
+ * out copies.
  */
 #include "postgres.h"
 
