@@ -10,22 +10,21 @@
  * invalidated through the relcache: a statement trigger on points.types,
  * points.tiers, points.customers and points.earn_rules
  * (points_types_changed) queues a relcache invalidation of the table, which
- * every backend receives when the change
- * commits (and the changing backend at once).  Invalidation only marks the
- * cache stale, since it can arrive in the middle of an operation (while a
- * lock is taken); the cache is rebuilt by the next lookup, which first takes
- * in the invalidations that have arrived (so that a call sees the changes
- * committed before it began, but for the instant between a commit becoming
- * visible and its invalidation being sent, which the catalog caches close
- * with locks that configuration changes here do not take), and lookups hand
- * out copies.
+ * every backend receives when the change commits (and the changing backend
+ * at once).  Invalidation only marks the cache stale, since it can arrive in
+ * the middle of an operation (while a lock is taken); the cache is rebuilt
+ * by the next lookup, which first takes in the invalidations that have
+ * arrived (so that a call sees the changes committed before it began, but
+ * for the instant between a commit becoming visible and its invalidation
+ * being sent, which the catalog caches close with locks that configuration
+ * changes here do not take), and lookups hand out copies.
  */
 #include "postgres.h"
 
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
-#include "utils/array.h"
 #include "commands/trigger.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
