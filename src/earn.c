@@ -119,10 +119,6 @@ points_customer_tier(const PointsType *type, const char *customer,
 	tier->tier_multiplier = points_num(1);
 	tier->personal_multiplier = points_num(1);
 
-	/* no settings to read (the usual case), no tier to reach or pin to */
-	if (!type->has_settings && !type->has_tiers)
-		return;
-
 	values[0] = CStringGetTextDatum(type->code);
 	values[1] = CStringGetTextDatum(customer);
 	values[2] = TimestampTzGetDatum(at);

@@ -101,15 +101,6 @@ col(int column, bool *isnull)
 	return SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, column, isnull);
 }
 
-static Numeric
-col_numeric(int column)
-{
-	bool		isnull;
-	Datum		d = col(column, &isnull);
-
-	return isnull ? NULL : DatumGetNumeric(d);
-}
-
 /* A copy of a numeric in `cxt`; NULL stays NULL. */
 static Numeric
 copy_numeric(Numeric n, MemoryContext cxt)
@@ -180,12 +171,12 @@ read_type(const char *code, PointsType *t)
 	if (!isnull)
 		t->inactivity = *DatumGetIntervalP(d);
 	t->has_tiers = DatumGetBool(col(13, &isnull));
-	t->redeem_points = col_numeric(14);
-	t->redeem_value = col_numeric(15);
+	t->redeem_points = points_col_numeric(0, 14);
+	t->redeem_value = points_col_numeric(0, 15);
 	t->currency = col_text(16);
 	t->tax_payable = DatumGetBool(col(17, &isnull));
-	t->min_redeem_points = col_numeric(18);
-	t->max_redeem_points = col_numeric(19);
+	t->min_redeem_points = points_col_numeric(0, 18);
+	t->max_redeem_points = points_col_numeric(0, 19);
 	{
 		Datum	   *events;
 		int			i;

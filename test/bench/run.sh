@@ -322,7 +322,7 @@ if section writes && op_wanted consume5; then
 	t0=$(now)
 	bench_parallel pool "CALL bench.load_pool(1, $need, @J@, @JOBS@)"
 	progress "consume (5 grants): pool of $need customers with 5 grants each loaded in $(secs "$t0" "$(now)") s"
-	bench_psql -c 'VACUUM (ANALYZE) points.lots, points.accounts, points.entries'
+	settle
 	measure "consume (5 grants)" consume5.sql base_insert.sql tx/s ">=" 0.6 8 "${D[@]}"
 fi
 
