@@ -156,3 +156,33 @@ SELECT t.at, (SELECT row(a.*) FROM points.account('di_pts', 'dee', t.at) a)
           FROM dee_direct d WHERE d.at = t.at) AS same
 FROM dee_at t ORDER BY t.at;
 ROLLBACK;
+
+-- The sweep finds the due lots through lots_due, oldest first, and locks
+-- each of their accounts once, through its primary key; or it reads them
+-- through SQL when a table has a column of a DBA's own: the same batches
+-- (a batch counts the due lots of the accounts it locked) and the same
+-- entries either way.
+INSERT INTO points.types (code, name, name_plural) VALUES ('di_sw', 'point', 'points');
+SELECT count(points.grant('di_sw', g.customer, g.amount, at => '2001-01-01',
+                          expires_at => g.expires_at)) AS granted
+FROM (VALUES ('ann', 1, '2001-02-01'::timestamptz), ('bo', 2, '2001-02-01'),
+             ('bo', 3, '2001-02-01'), ('ann', 4, '2001-02-02'),
+             ('cy', 5, '2001-02-15'), ('ann', 6, '2001-03-01'),
+             ('cy', 7, '2001-12-01'), ('bo', 8, '2001-04-01')) g (customer, amount, expires_at);
+BEGIN;
+SELECT string_agg(points.expire(at => '2001-03-15', batch => 2)::text, ',') AS batches
+FROM generate_series(1, 5) \gset direct_
+SELECT string_agg(format('%s %s %s', customer, amount, at), '; ' ORDER BY id) AS entries
+FROM points.entries WHERE type = 'di_sw' AND kind = 'expire' \gset direct_
+SELECT :'direct_batches' AS batches, :'direct_entries' AS entries;
+SELECT * FROM points.verify();
+ROLLBACK;
+BEGIN;
+ALTER TABLE points.lots ADD COLUMN channel text;
+SELECT string_agg(points.expire(at => '2001-03-15', batch => 2)::text, ',') AS batches
+FROM generate_series(1, 5) \gset sql_
+SELECT string_agg(format('%s %s %s', customer, amount, at), '; ' ORDER BY id) AS entries
+FROM points.entries WHERE type = 'di_sw' AND kind = 'expire' \gset sql_
+SELECT :'sql_batches' = :'direct_batches' AS same_batches,
+       :'sql_entries' = :'direct_entries' AS same_entries;
+ROLLBACK;

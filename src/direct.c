@@ -38,6 +38,7 @@
 #include "nodes/execnodes.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -52,7 +53,8 @@
  */
 static const char *const rel_names[] = {
 	"accounts", "lots", "entries", "allocations", "accounts_type_customer_key",
-	"lots_account", "lots_id_seq", "entries_id_seq", "holds_id_seq"
+	"accounts_pkey", "lots_account", "lots_due", "lots_id_seq",
+	"entries_id_seq", "holds_id_seq"
 };
 static Oid	rel_oids[lengthof(rel_names)];
 static bool rel_callback = false;
@@ -660,5 +662,170 @@ points_scan_lots(int64 account_id, LotScan what, TimestampTz at,
 	index_close(index, NoLock);
 	table_close(rel, NoLock);
 	*draws = d;
+	return n;
+}
+
+/* An account the sweep tried to lock, and whether it did. */
+typedef struct TriedAccount
+{
+	int64		id;
+	bool		locked;
+} TriedAccount;
+
+/*
+ * Lock the account of id `account_id` FOR NO KEY UPDATE SKIP LOCKED through
+ * its primary key, and read it into `due`.  Returns false when a running
+ * operation holds it (or it is gone).
+ */
+static bool
+lock_due_account(Relation rel, Relation pkey, Snapshot snapshot,
+				 TupleTableSlot *slot, int64 account_id, DueAccount *due)
+{
+	IndexScanDesc scan;
+	ScanKeyData key;
+	ItemPointerData tid;
+	TM_FailureData tmfd;
+	TM_Result	result;
+	bool		found;
+
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ,
+				Int64GetDatum(account_id));
+	scan = index_beginscan(rel, pkey, snapshot, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	index_endscan(scan);
+	if (!found)
+		return false;
+	tid = slot->tts_tid;
+	result = table_tuple_lock(rel, &tid, snapshot, slot,
+							  GetCurrentCommandId(true),
+							  LockTupleNoKeyExclusive, LockWaitSkip,
+							  IsolationUsesXactSnapshot() ? 0 :
+							  TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
+							  &tmfd);
+	switch (result)
+	{
+		case TM_Ok:
+			break;
+		case TM_WouldBlock:		/* held by a running operation */
+		case TM_SelfModified:	/* as ExecLockRows: skipped */
+			return false;
+		case TM_Updated:
+		case TM_Deleted:
+			if (IsolationUsesXactSnapshot())
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not serialize access due to concurrent update")));
+			return false;		/* deleted meanwhile */
+		default:
+			elog(ERROR, "points: unexpected result %d locking account " INT64_FORMAT,
+				 (int) result, account_id);
+	}
+	account_from_slot(slot, &due->acct);
+	due->type = TextDatumGetCString(slot->tts_values[1]);
+	due->customer = TextDatumGetCString(slot->tts_values[2]);
+	return true;
+}
+
+/*
+ * The sweep's batch: the accounts of the oldest lots due at `at` (the order
+ * of lots_due: expires_at, id), each locked FOR NO KEY UPDATE unless a
+ * running operation holds it, until the lots of the accounts locked number
+ * `limit`.  What "SELECT ... FROM lots JOIN accounts ... ORDER BY
+ * expires_at, id LIMIT limit FOR NO KEY UPDATE OF accounts SKIP LOCKED"
+ * returns, with each account locked and read once rather than once per
+ * lot.  Returns the number of accounts in *due, in the order of their
+ * first due lot, or -1 when the tables must be read through SQL.
+ */
+int
+points_lock_due_accounts(TimestampTz at, int limit, DueAccount **due)
+{
+	Oid			lots_id = rel_oid("lots");
+	Oid			due_id = rel_oid("lots_due");
+	Oid			accounts_id = rel_oid("accounts");
+	Oid			pkey_id = rel_oid("accounts_pkey");
+	Relation	lots;
+	Relation	lots_due;
+	Relation	accounts;
+	Relation	pkey;
+	Snapshot	snapshot;
+	IndexScanDesc scan;
+	TupleTableSlot *lot;
+	TupleTableSlot *acct;
+	ScanKeyData key;
+	HASHCTL		ctl;
+	HTAB	   *tried;
+	int			nlots = 0;
+	int			n = 0;
+	int			cap = 16;
+
+	if (!OidIsValid(lots_id) || !OidIsValid(due_id) ||
+		!OidIsValid(accounts_id) || !OidIsValid(pkey_id))
+		return -1;
+	/* both are written next */
+	lots = table_open(lots_id, RowExclusiveLock);
+	accounts = table_open(accounts_id, RowExclusiveLock);
+	if (!columns_ok(lots, lot_columns, POINTS_LOT_NATTS) ||
+		!columns_ok(accounts, account_columns, POINTS_ACCOUNT_NATTS))
+	{
+		table_close(accounts, NoLock);
+		table_close(lots, NoLock);
+		return -1;
+	}
+	lots_due = index_open(due_id, AccessShareLock);
+	pkey = index_open(pkey_id, AccessShareLock);
+
+	ctl.keysize = sizeof(int64);
+	ctl.entrysize = sizeof(TriedAccount);
+	ctl.hcxt = CurrentMemoryContext;
+	tried = hash_create("points due accounts", 1024, &ctl,
+						HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+
+	CommandCounterIncrement();
+	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	ScanKeyInit(&key, 1, BTLessEqualStrategyNumber, F_TIMESTAMPTZ_LE,
+				TimestampTzGetDatum(at));
+	lot = table_slot_create(lots, NULL);
+	acct = table_slot_create(accounts, NULL);
+	*due = palloc(cap * sizeof(DueAccount));
+	scan = index_beginscan(lots, lots_due, snapshot, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	while (nlots < limit && index_getnext_slot(scan, ForwardScanDirection, lot))
+	{
+		int64		account_id;
+		bool		found;
+		TriedAccount *tried_acct;
+
+		slot_getsomeattrs(lot, 17);
+		/* open and due, as of this version */
+		if (!DatumGetBool(lot->tts_values[11]) ||
+			DatumGetTimestampTz(lot->tts_values[16]) > at)
+			continue;
+		account_id = DatumGetInt64(lot->tts_values[1]);
+		tried_acct = hash_search(tried, &account_id, HASH_ENTER, &found);
+		if (!found)
+		{
+			if (n == cap)
+			{
+				cap *= 2;
+				*due = repalloc(*due, cap * sizeof(DueAccount));
+			}
+			tried_acct->locked = lock_due_account(accounts, pkey, snapshot,
+												  acct, account_id, &(*due)[n]);
+			if (tried_acct->locked)
+				n++;
+		}
+		if (tried_acct->locked)
+			nlots++;			/* a lot of an account locked */
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(acct);
+	ExecDropSingleTupleTableSlot(lot);
+	UnregisterSnapshot(snapshot);
+	hash_destroy(tried);
+	index_close(pkey, NoLock);
+	index_close(lots_due, NoLock);
+	table_close(accounts, NoLock);
+	table_close(lots, NoLock);
 	return n;
 }

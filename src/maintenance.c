@@ -15,49 +15,57 @@
 
 #include "points.h"
 
-/* An account the sweep locked, as read then. */
-typedef struct DueAccount
-{
-	Account		acct;
-	char	   *type;
-	char	   *customer;
-} DueAccount;
-
 /* POINTS_ACCOUNT_COLUMNS of accounts a, then its type and customer. */
 #define DUE_COLUMNS \
 	"a.id, a.balance, a.held, a.pending, a.debt, a.earned, a.spent, a.expired," \
 	" a.next_expiry_at, a.vested_at, a.last_at, a.last_activity_at," \
 	" a.inactive_at, a.ctid, a.type, a.customer"
 
+/* The accounts of the batch, each once, in the order they were locked. */
+typedef struct DueList
+{
+	HTAB	   *seen;
+	DueAccount *due;
+	int			n;
+	int			cap;
+} DueList;
+
+/* A place for the account `id` at the end of the list, NULL if it is in. */
+static DueAccount *
+due_add(DueList *list, int64 id)
+{
+	bool		found;
+
+	(void) hash_search(list->seen, &id, HASH_ENTER, &found);
+	if (found)
+		return NULL;
+	if (list->n == list->cap)
+	{
+		list->cap = Max(list->cap * 2, 16);
+		list->due = list->due ? repalloc(list->due, list->cap * sizeof(DueAccount)) :
+			palloc(list->cap * sizeof(DueAccount));
+	}
+	return &list->due[list->n++];
+}
+
 /*
  * Run `plan`, a query of DUE_COLUMNS that locks the accounts FOR NO KEY
  * UPDATE SKIP LOCKED (the sweep's way to make progress without waiting for,
  * or deadlocking with, running operations), and append the accounts not
- * seen yet to *due, in the query's order.
+ * in the list yet, in the query's order.
  */
 static void
-collect(SPIPlanPtr plan, Datum *values, HTAB *seen, DueAccount **due, int *n,
-		int *cap)
+collect(SPIPlanPtr plan, Datum *values, DueList *list)
 {
 	uint64		i;
 
 	points_run(plan, values, NULL, SPI_OK_SELECT);
 	for (i = 0; i < SPI_processed; i++)
 	{
-		int64		id = points_col_int64(i, 1);
-		bool		found;
-		DueAccount *d;
+		DueAccount *d = due_add(list, points_col_int64(i, 1));
 
-		(void) hash_search(seen, &id, HASH_ENTER, &found);
-		if (found)
+		if (d == NULL)
 			continue;
-		if (*n == *cap)
-		{
-			*cap = Max(*cap * 2, 16);
-			*due = *due ? repalloc(*due, *cap * sizeof(DueAccount)) :
-				palloc(*cap * sizeof(DueAccount));
-		}
-		d = &(*due)[(*n)++];
 		points_read_account(i, &d->acct);
 		d->type = points_col_text(i, 15);
 		d->customer = points_col_text(i, 16);
@@ -82,10 +90,9 @@ points_expire(PG_FUNCTION_ARGS)
 	int32		batch;
 	Datum		values[2];
 	HASHCTL		ctl;
-	HTAB	   *seen;
-	DueAccount *due = NULL;
-	int			ndue = 0;
-	int			cap = 0;
+	DueList		list = {0};
+	DueAccount *locked;
+	int			nlocked;
 	int			i;
 	int			expired = 0;
 
@@ -104,29 +111,38 @@ points_expire(PG_FUNCTION_ARGS)
 	ctl.keysize = sizeof(int64);
 	ctl.entrysize = sizeof(int64);
 	ctl.hcxt = CurrentMemoryContext;
-	seen = hash_create("points due accounts", 1024, &ctl,
-					   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	list.seen = hash_create("points due accounts", 1024, &ctl,
+							HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	values[0] = TimestampTzGetDatum(at);
 	values[1] = Int32GetDatum(batch);
-	collect(points_plan(&due_plan,
-						"SELECT " DUE_COLUMNS " FROM points.lots l"
-						" JOIN points.accounts a ON a.id = l.account_id"
-						" WHERE l.open AND l.expires_at <= $1"
-						" ORDER BY l.expires_at, l.id LIMIT $2"
-						" FOR NO KEY UPDATE OF a SKIP LOCKED",
-						2, due_types),
-			values, seen, &due, &ndue, &cap);
+	nlocked = points_lock_due_accounts(at, batch, &locked);
+	for (i = 0; i < nlocked; i++)
+	{
+		DueAccount *d = due_add(&list, locked[i].acct.id);
+
+		if (d != NULL)
+			*d = locked[i];
+	}
+	if (nlocked < 0)
+		collect(points_plan(&due_plan,
+							"SELECT " DUE_COLUMNS " FROM points.lots l"
+							" JOIN points.accounts a ON a.id = l.account_id"
+							" WHERE l.open AND l.expires_at <= $1"
+							" ORDER BY l.expires_at, l.id LIMIT $2"
+							" FOR NO KEY UPDATE OF a SKIP LOCKED",
+							2, due_types),
+				values, &list);
 	collect(points_plan(&idle_plan,
 						"SELECT " DUE_COLUMNS " FROM points.accounts a"
 						" WHERE a.inactive_at <= $1 AND a.inactive_at < 'infinity'"
 						" ORDER BY a.inactive_at, a.id LIMIT $2"
 						" FOR NO KEY UPDATE SKIP LOCKED",
 						2, due_types),
-			values, seen, &due, &ndue, &cap);
-	for (i = 0; i < ndue && expired < batch; i++)
-		expired += points_expire_due(points_load_type(due[i].type),
-									 due[i].customer, &due[i].acct, at,
-									 batch - expired);
+			values, &list);
+	for (i = 0; i < list.n && expired < batch; i++)
+		expired += points_expire_due(points_load_type(list.due[i].type),
+									 list.due[i].customer, &list.due[i].acct,
+									 at, batch - expired);
 
 	points_write_end();
 	SPI_finish();

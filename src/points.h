@@ -224,6 +224,16 @@ typedef enum LotScan
 
 extern int	points_scan_lots(int64 account_id, LotScan what, TimestampTz at,
 							 int64 amount, int limit, Draw **draws);
+/* An account the expiry sweep locked, as read then. */
+typedef struct DueAccount
+{
+	Account		acct;
+	char	   *type;
+	char	   *customer;
+} DueAccount;
+
+extern int	points_lock_due_accounts(TimestampTz at, int limit,
+									 DueAccount **due);
 extern int64 points_next_id(const char *seqname);
 extern void points_table_insert(PointsTable *t, const Datum *values,
 								const bool *nulls);
