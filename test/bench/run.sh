@@ -313,11 +313,16 @@ if section writes && op_wanted consume5; then
 	echo "writes (consume from 5 grants)..." >&2
 	D=(-D "ncust=$NCUST")
 	# the pool: every consume takes a customer of its own; sized from the
-	# consume of one grant just measured (or a guess), with a margin
+	# consume of one grant (faster than from five), as measured above or,
+	# when it was not (BENCH_OPS), by a 3-second probe, with a margin
 	need=0
 	for c in $CLIENTS; do
 		v=TPS_consume1_$c
-		need=$(awk -v n="$need" -v t="${!v:-3000}" -v s="$SECONDS_" -v r="$RUNS" 'BEGIN { printf "%d", n + t * s * r * 1.3 + 500 }')
+		if [ -z "${!v:-}" ]; then
+			bench_pgbench "$c" 3 consume1.sql "${D[@]}"
+			printf -v "$v" '%s' "$PGB_TPS"
+		fi
+		need=$(awk -v n="$need" -v t="${!v}" -v s="$SECONDS_" -v r="$RUNS" 'BEGIN { printf "%d", n + t * s * r * 1.3 + 500 }')
 	done
 	t0=$(now)
 	bench_parallel pool "CALL bench.load_pool(1, $need, @J@, @JOBS@)"
