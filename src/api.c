@@ -578,8 +578,11 @@ points_account(PG_FUNCTION_ARGS)
 	if (type->has_tiers)
 	{
 		CustomerTier tier;
+		/* its statements under one pin, not one each */
+		int			pin = points_pin_search_path();
 
 		points_customer_tier(type, customer, found ? &acct : NULL, at, &tier);
+		points_unpin_search_path(pin);
 		if (tier.code)
 		{
 			values[11] = CStringGetTextDatum(tier.code);

@@ -2,7 +2,8 @@
  * direct.c
  *		Writes of the ledger's hot rows without the executor: the journal
  *		entry, the grant, the allocations and the account row that every
- *		operation writes.
+ *		operation writes; and the index scans that find and lock them (an
+ *		account, its open lots, the expiry sweep's batch).
  *
  * An INSERT or UPDATE through SPI costs an executor start and shutdown, the
  * table's row triggers (the extension's own guards, which exist to refuse

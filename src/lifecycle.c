@@ -167,12 +167,12 @@ points_hold(PG_FUNCTION_ARGS)
 		nulls[8] = ref ? ' ' : 'n';
 		values[9] = note ? CStringGetTextDatum(note) : (Datum) 0;
 		nulls[9] = note ? ' ' : 'n';
-		if (SPI_execute_plan(points_plan(&insert_plan,
-										 "INSERT INTO points.holds (id, account_id, type, customer,"
-										 " amount, until, at, entry_id, ref, note)"
-										 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-										 10, insert_types),
-							 values, nulls, false, 0) != SPI_OK_INSERT)
+		if (points_execute(points_plan(&insert_plan,
+									   "INSERT INTO points.holds (id, account_id, type, customer,"
+									   " amount, until, at, entry_id, ref, note)"
+									   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+									   10, insert_types),
+						   values, nulls, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "points: hold insert failed");
 		points_request_end(type, "hold", ref, hold_id);
 	}

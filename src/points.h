@@ -244,8 +244,13 @@ extern void points_table_update(PointsTable *t, ItemPointer tid, int ncols,
 								const bool *nulls);
 
 /* ledger.c: queries, types, accounts, lots, entries */
+#define POINTS_SEARCH_PATH "pg_catalog, pg_temp"
+extern int	points_pin_search_path(void);
+extern void points_unpin_search_path(int level);
 extern SPIPlanPtr points_plan(SPIPlanPtr *cache, const char *sql, int nargs,
 							  const Oid *argtypes);
+extern int	points_execute(SPIPlanPtr plan, Datum *values, const char *nulls,
+						   bool read_only, long count);
 extern void points_run(SPIPlanPtr plan, Datum *values, const char *nulls,
 					   int expected);
 extern Datum points_col(int row, int column, bool *isnull);

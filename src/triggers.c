@@ -293,10 +293,10 @@ points_check_type(PG_FUNCTION_ARGS)
 
 			SPI_connect();
 			values[0] = CStringGetTextDatum(oldcode);
-			if (SPI_execute_plan(points_plan(&plan,
-											 "SELECT 1 FROM points.accounts WHERE type = $1 LIMIT 1",
-											 1, argtypes),
-								 values, NULL, true, 1) != SPI_OK_SELECT)
+			if (points_execute(points_plan(&plan,
+										   "SELECT 1 FROM points.accounts WHERE type = $1 LIMIT 1",
+										   1, argtypes),
+							   values, NULL, true, 1) != SPI_OK_SELECT)
 				elog(ERROR, "points: account lookup failed");
 			if (SPI_processed > 0)
 				bad_setting(code, "the scale of a type with accounts cannot change",

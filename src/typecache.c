@@ -131,19 +131,19 @@ read_type(const char *code, PointsType *t)
 	Datum		d;
 
 	values[0] = CStringGetTextDatum(code);
-	if (SPI_execute_plan(points_plan(&plan,
-									 "SELECT code, name, name_plural, scale, validity, expiry_rounding,"
-									 " time_zone, consume_order, enabled, hold_timeout, clawback_policy,"
-									 " inactivity,"
-									 " EXISTS (SELECT FROM points.tiers r WHERE r.type = t.code),"
-									 " redeem_points, redeem_value, currency, tax_payable,"
-									 " min_redeem_points, max_redeem_points,"
-									 " ARRAY(SELECT DISTINCT r.event FROM points.earn_rules r"
-									 "       WHERE r.type = t.code AND r.enabled),"
-									 " EXISTS (SELECT FROM points.customers c WHERE c.type = t.code)"
-									 " FROM points.types t WHERE code = $1",
-									 1, argtypes),
-						 values, NULL, false, 0) != SPI_OK_SELECT)
+	if (points_execute(points_plan(&plan,
+								   "SELECT code, name, name_plural, scale, validity, expiry_rounding,"
+								   " time_zone, consume_order, enabled, hold_timeout, clawback_policy,"
+								   " inactivity,"
+								   " EXISTS (SELECT FROM points.tiers r WHERE r.type = t.code),"
+								   " redeem_points, redeem_value, currency, tax_payable,"
+								   " min_redeem_points, max_redeem_points,"
+								   " ARRAY(SELECT DISTINCT r.event FROM points.earn_rules r"
+								   "       WHERE r.type = t.code AND r.enabled),"
+								   " EXISTS (SELECT FROM points.customers c WHERE c.type = t.code)"
+								   " FROM points.types t WHERE code = $1",
+								   1, argtypes),
+					   values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "points: type lookup failed");
 	if (SPI_processed == 0)
 		ereport(ERROR,

@@ -193,8 +193,11 @@ points_verify(PG_FUNCTION_ARGS)
 	for (i = 0; i < lengthof(checks); i++)
 	{
 		uint64		row;
+		int			pin = points_pin_search_path();
+		int			rc = SPI_execute(checks[i].query, true, 0);
 
-		if (SPI_execute(checks[i].query, true, 0) != SPI_OK_SELECT)
+		points_unpin_search_path(pin);
+		if (rc != SPI_OK_SELECT)
 			elog(ERROR, "points: check %s failed", checks[i].name);
 		for (row = 0; row < SPI_processed; row++)
 		{

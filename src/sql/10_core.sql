@@ -376,11 +376,12 @@ CREATE FUNCTION @extschema@.transfer(
 COMMENT ON FUNCTION @extschema@.transfer(text, text, text, numeric, text, text, timestamptz)
     IS 'Move points between customers, keeping their expiry; returns the sender''s entry id';
 
+-- No SET clause: it runs no statement on its common path, and pins
+-- search_path in C around each one it does run (src/ledger.c).
 CREATE FUNCTION @extschema@.balance(
     type text, customer text, at timestamptz DEFAULT pg_catalog.now())
     RETURNS numeric
     LANGUAGE c STABLE SECURITY DEFINER
-    SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', 'points_balance';
 COMMENT ON FUNCTION @extschema@.balance(text, text, timestamptz)
     IS 'Points available at a time; 0 for an unknown customer';
@@ -400,11 +401,12 @@ CREATE TYPE @extschema@.account_summary AS (
     tier             text
 );
 
+-- No SET clause: it runs no statement on its common path, and pins
+-- search_path in C around each one it does run (src/ledger.c).
 CREATE FUNCTION @extschema@.account(
     type text, customer text, at timestamptz DEFAULT pg_catalog.now())
     RETURNS @extschema@.account_summary
     LANGUAGE c STABLE SECURITY DEFINER
-    SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', 'points_account';
 COMMENT ON FUNCTION @extschema@.account(text, text, timestamptz)
     IS 'Every figure of one account at a time';

@@ -359,12 +359,13 @@ CREATE FUNCTION @extschema@.value(type text, points numeric)
 COMMENT ON FUNCTION @extschema@.value(text, numeric)
     IS 'Money value of points, floored to the currency''s minor unit';
 
+-- No SET clause: it runs no statement on its common path, and pins
+-- search_path in C around each one it does run (src/ledger.c).
 CREATE FUNCTION @extschema@.quote(
     type text, customer text, subtotal numeric, tax numeric DEFAULT 0,
     want numeric DEFAULT NULL, at timestamptz DEFAULT pg_catalog.now(),
     OUT points numeric, OUT discount numeric)
     LANGUAGE c STABLE SECURITY DEFINER
-    SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', 'points_quote';
 COMMENT ON FUNCTION @extschema@.quote(text, text, numeric, numeric, numeric, timestamptz)
     IS 'The most points usable on an order now and the discount they give';

@@ -3,7 +3,13 @@
 -- search path (a schema a less trusted role can create objects in) can
 -- stand in for an operator, function or table it uses.
 --   - SECURITY DEFINER functions run as the extension's owner, a
---     superuser: a hijacked name would run as superuser.  All of them.
+--     superuser: a hijacked name would run as superuser.  All of them:
+--     with a SET clause, but for the reads balance(), account() and
+--     quote(), which run no statement on their common path and pin it in C
+--     around each statement they do run (points_pin_search_path() in
+--     src/ledger.c; the clause cost about 10 % of a balance() at 8
+--     clients).  Checked below under a search path that puts hostile
+--     operators before pg_catalog's.
 --   - SQL and PL/pgSQL functions: all of them, except procedures that
 --     COMMIT (PostgreSQL forbids a SET clause there): run_maintenance(),
 --     which qualifies every name and operator instead.
@@ -13,7 +19,7 @@
 --     guards that fire on every ledger row and run none need not (pinning
 --     costs a GUC save/restore per row: about 7% on grant()).
 BEGIN;
-SELECT plan(7);
+SELECT plan(15);
 SET LOCAL search_path = public;
 
 CREATE TEMP VIEW routines AS
@@ -33,8 +39,18 @@ SELECT is_empty(
     $$SELECT routine, proconfig FROM routines
        WHERE prosecdef AND proconfig IS DISTINCT FROM ARRAY['search_path=pg_catalog, pg_temp']
          AND oid NOT IN (to_regprocedure('points.expire(timestamptz, integer)'),
-                         to_regprocedure('points.release_holds(timestamptz, integer)'))$$,
+                         to_regprocedure('points.release_holds(timestamptz, integer)'),
+                         to_regprocedure('points.balance(text, text, timestamptz)'),
+                         to_regprocedure('points.account(text, text, timestamptz)'),
+                         to_regprocedure('points.quote(text, text, numeric, numeric, numeric, timestamptz)'))$$,
     'every SECURITY DEFINER function pins search_path = pg_catalog, pg_temp (and sets nothing else)');
+
+SELECT is((SELECT array_agg(routine ORDER BY routine) FROM routines
+            WHERE prosecdef AND proconfig IS NULL),
+          ARRAY['function points.account(text,text,timestamp with time zone)',
+                'function points.balance(text,text,timestamp with time zone)',
+                'function points.quote(text,text,numeric,numeric,numeric,timestamp with time zone)'],
+          'the SECURITY DEFINER functions without a SET clause are the reads that pin search_path in C');
 
 -- The sweep's functions also turn JIT off: the generic plans of their
 -- LIMIT batch queries are costed above jit_above_cost on a large ledger.
@@ -65,6 +81,65 @@ SELECT is_empty(
                              'function points.check_lot()', 'function points.types_changed()')
          AND NOT 'search_path=pg_catalog, pg_temp' = ANY (coalesce(proconfig, '{}'))$$,
     'every trigger function that runs SQL pins search_path');
+
+-- The reads that pin search_path in C, under a search path whose first
+-- schema has operators = for bigint and for text that raise: every
+-- statement they run (the type read into the cache, the account read
+-- through SQL when points.accounts has a column of a DBA's own, the
+-- balance at a past time rebuilt from the allocations) is prepared and
+-- run with pg_catalog's.  The plans are prepared here first (pg_prove
+-- runs each file in a session of its own), so both the preparation and
+-- the execution are covered; and the caller's search path is the same
+-- after each call.
+INSERT INTO points.types (code, name, name_plural, redeem_points, redeem_value, currency)
+VALUES ('tap_sp', 'point', 'points', 100, 1, 'MYR');
+SELECT points.grant('tap_sp', 'eve', 10, at => '2020-01-01') > 0 AS granted;
+SELECT points.consume('tap_sp', 'eve', 5, at => '2020-03-01') > 0 AS consumed;
+SELECT points.grant('tap_sp', 'eve', 7, at => '2021-01-01') > 0 AS granted;
+ALTER TABLE points.accounts ADD COLUMN tap_note text;
+-- the cached type is read again at the next call
+UPDATE points.types SET name = name WHERE code = 'tap_sp';
+CREATE SCHEMA tap_evil;
+CREATE FUNCTION tap_evil.hijacked(bigint, bigint) RETURNS boolean
+    LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION 'hijacked'; END$$;
+CREATE FUNCTION tap_evil.hijacked(text, text) RETURNS boolean
+    LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION 'hijacked'; END$$;
+CREATE OPERATOR tap_evil.= (LEFTARG = bigint, RIGHTARG = bigint, FUNCTION = tap_evil.hijacked);
+CREATE OPERATOR tap_evil.= (LEFTARG = text, RIGHTARG = text, FUNCTION = tap_evil.hijacked);
+-- pgTAP itself compares with =: what the calls return is kept in a table
+-- and checked after the search path is back.
+CREATE TEMP TABLE tap_sp_seen (what text PRIMARY KEY, seen text);
+SET LOCAL search_path = tap_evil, pg_catalog, public;
+DO $$
+BEGIN
+    PERFORM 1::bigint = 1::bigint;
+    INSERT INTO tap_sp_seen VALUES ('unpinned', 'not hijacked');
+EXCEPTION WHEN raise_exception THEN
+    INSERT INTO tap_sp_seen VALUES ('unpinned', SQLERRM);
+END
+$$;
+INSERT INTO tap_sp_seen VALUES ('balance past', points.balance('tap_sp', 'eve', '2020-06-01'));
+INSERT INTO tap_sp_seen VALUES ('balance past again', points.balance('tap_sp', 'eve', '2020-06-01'));
+INSERT INTO tap_sp_seen VALUES ('account past', (points.account('tap_sp', 'eve', '2020-06-01')).available);
+INSERT INTO tap_sp_seen VALUES ('quote past', (points.quote('tap_sp', 'eve', 3.00, at => '2020-06-01')).points);
+INSERT INTO tap_sp_seen VALUES ('balance now', points.balance('tap_sp', 'eve'));
+INSERT INTO tap_sp_seen VALUES ('search_path', current_setting('search_path'));
+SET LOCAL search_path = public;
+
+SELECT is((SELECT seen FROM tap_sp_seen WHERE what = 'unpinned'), 'hijacked',
+    'a statement that does not pin search_path resolves = to the hostile operators');
+SELECT is((SELECT seen FROM tap_sp_seen WHERE what = 'balance past'), '5',
+    'balance() at a past time, through SQL, under the hostile search path: pg_catalog''s operators');
+SELECT is((SELECT seen FROM tap_sp_seen WHERE what = 'balance past again'), '5',
+    'and again, on the plans kept');
+SELECT is((SELECT seen FROM tap_sp_seen WHERE what = 'account past'), '5',
+    'account() at a past time, through SQL, under the hostile search path');
+SELECT is((SELECT seen FROM tap_sp_seen WHERE what = 'quote past'), '5',
+    'quote() at a past time, through SQL, under the hostile search path');
+SELECT is((SELECT seen FROM tap_sp_seen WHERE what = 'balance now'), '12',
+    'balance() now, under the hostile search path');
+SELECT is((SELECT seen FROM tap_sp_seen WHERE what = 'search_path'), 'tap_evil, pg_catalog, public',
+    'the caller''s search path is as it was after the calls');
 
 SELECT * FROM finish();
 ROLLBACK;
