@@ -115,6 +115,7 @@ points_expire(PG_FUNCTION_ARGS)
 							HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	values[0] = TimestampTzGetDatum(at);
 	values[1] = Int32GetDatum(batch);
+	/* directly through lots_due, or through SQL (a DBA's own column) */
 	nlocked = points_lock_due_accounts(at, batch, &locked);
 	for (i = 0; i < nlocked; i++)
 	{
