@@ -464,6 +464,57 @@ account_from_slot(TupleTableSlot *slot, Account *acct)
 }
 
 /*
+ * Lock the account version in `slot` FOR NO KEY UPDATE, following its
+ * update chain at READ COMMITTED, as SELECT ... FOR NO KEY UPDATE does:
+ * waiting for a running operation that holds it, or with `skip_locked`
+ * skipping it, as SKIP LOCKED does.  Returns true when locked (the slot
+ * then holds the version locked), false when skipped (held, or deleted
+ * meanwhile).  An update that a snapshot transaction cannot follow is a
+ * serialization failure.
+ */
+static bool
+lock_account_version(Relation rel, Snapshot snapshot, TupleTableSlot *slot,
+					 bool skip_locked)
+{
+	ItemPointerData tid = slot->tts_tid;
+	TM_FailureData tmfd;
+	TM_Result	result;
+
+	result = table_tuple_lock(rel, &tid, snapshot, slot,
+							  GetCurrentCommandId(true),
+							  LockTupleNoKeyExclusive,
+							  skip_locked ? LockWaitSkip : LockWaitBlock,
+							  IsolationUsesXactSnapshot() ? 0 :
+							  TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
+							  &tmfd);
+	switch (result)
+	{
+		case TM_Ok:
+			return true;
+		case TM_WouldBlock:		/* held by a running operation */
+		case TM_SelfModified:	/* as ExecLockRows: skipped */
+			if (skip_locked)
+				return false;
+			break;
+		case TM_Updated:
+		case TM_Deleted:
+			/* at READ COMMITTED, only a deletion: skipped when skipping */
+			if (skip_locked && !IsolationUsesXactSnapshot())
+				return false;
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not serialize access due to concurrent update")));
+			break;
+		default:
+			break;
+	}
+	elog(ERROR, "points: unexpected result %d locking account row (%u,%u)",
+		 (int) result, ItemPointerGetBlockNumber(&tid),
+		 ItemPointerGetOffsetNumber(&tid));
+	return false;				/* keep the compiler quiet */
+}
+
+/*
  * Find the account of (type, customer) by its unique key, as the SQL read
  * of points_get_account() would (a snapshot taken now, at READ COMMITTED);
  * with `lock`, lock its latest version FOR NO KEY UPDATE, waiting for a
@@ -512,33 +563,7 @@ points_account_find(const char *type, const char *customer, bool lock,
 	index_endscan(scan);
 
 	if (found && lock)
-	{
-		ItemPointerData tid = slot->tts_tid;
-		TM_FailureData tmfd;
-		TM_Result	result;
-
-		result = table_tuple_lock(rel, &tid, snapshot, slot,
-								  GetCurrentCommandId(true),
-								  LockTupleNoKeyExclusive, LockWaitBlock,
-								  IsolationUsesXactSnapshot() ? 0 :
-								  TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
-								  &tmfd);
-		switch (result)
-		{
-			case TM_Ok:
-				break;
-			case TM_Updated:
-			case TM_Deleted:
-				/* only at REPEATABLE READ and above */
-				ereport(ERROR,
-						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-						 errmsg("could not serialize access due to concurrent update")));
-				break;
-			default:
-				elog(ERROR, "points: unexpected result %d locking account of \"%s\"",
-					 (int) result, customer);
-		}
-	}
+		(void) lock_account_version(rel, snapshot, slot, false);
 	if (found)
 		account_from_slot(slot, acct);
 
@@ -684,9 +709,6 @@ lock_due_account(Relation rel, Relation pkey, Snapshot snapshot,
 {
 	IndexScanDesc scan;
 	ScanKeyData key;
-	ItemPointerData tid;
-	TM_FailureData tmfd;
-	TM_Result	result;
 	bool		found;
 
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ,
@@ -697,31 +719,8 @@ lock_due_account(Relation rel, Relation pkey, Snapshot snapshot,
 	index_endscan(scan);
 	if (!found)
 		return false;
-	tid = slot->tts_tid;
-	result = table_tuple_lock(rel, &tid, snapshot, slot,
-							  GetCurrentCommandId(true),
-							  LockTupleNoKeyExclusive, LockWaitSkip,
-							  IsolationUsesXactSnapshot() ? 0 :
-							  TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
-							  &tmfd);
-	switch (result)
-	{
-		case TM_Ok:
-			break;
-		case TM_WouldBlock:		/* held by a running operation */
-		case TM_SelfModified:	/* as ExecLockRows: skipped */
-			return false;
-		case TM_Updated:
-		case TM_Deleted:
-			if (IsolationUsesXactSnapshot())
-				ereport(ERROR,
-						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-						 errmsg("could not serialize access due to concurrent update")));
-			return false;		/* deleted meanwhile */
-		default:
-			elog(ERROR, "points: unexpected result %d locking account " INT64_FORMAT,
-				 (int) result, account_id);
-	}
+	if (!lock_account_version(rel, snapshot, slot, true))
+		return false;
 	account_from_slot(slot, &due->acct);
 	due->type = TextDatumGetCString(slot->tts_values[1]);
 	due->customer = TextDatumGetCString(slot->tts_values[2]);
