@@ -201,6 +201,7 @@ points_grant(PG_FUNCTION_ARGS)
 	int64		lot_id;
 	Account		acct;
 	const char *args[7];
+	int			pin;
 
 	if (PG_ARGISNULL(8))
 		points_null_argument("pending");
@@ -244,6 +245,7 @@ points_grant(PG_FUNCTION_ARGS)
 	args[4] = fixed_expiry ? points_timestamp_key(expires_at) : NULL;
 	args[5] = PG_ARGISNULL(7) ? NULL : points_timestamp_key(available_at);
 	args[6] = pending ? "pending" : "active";
+	pin = points_pin_request(ref);
 	points_write_begin();
 	if (!points_request_begin(type, "grant", ref, customer,
 							  points_request_args(7, args), &lot_id))
@@ -268,6 +270,7 @@ points_grant(PG_FUNCTION_ARGS)
 		points_request_end(type, "grant", ref, lot_id);
 	}
 	points_write_end();
+	points_unpin_search_path(pin);
 	SPI_finish();
 	PG_RETURN_INT64(lot_id);
 }
@@ -290,6 +293,7 @@ points_consume(PG_FUNCTION_ARGS)
 	int64		entry_id;
 	Account		acct;
 	const char *args[3];
+	int			pin;
 
 	SPI_connect();
 	type = points_load_type(code);
@@ -299,6 +303,7 @@ points_consume(PG_FUNCTION_ARGS)
 	args[0] = customer;
 	args[1] = points_units_to_cstring(amount, type->scale);
 	args[2] = note;
+	pin = points_pin_request(ref);
 	points_write_begin();
 	if (!points_request_begin(type, "consume", ref, customer,
 							  points_request_args(3, args), &entry_id))
@@ -317,6 +322,7 @@ points_consume(PG_FUNCTION_ARGS)
 		points_request_end(type, "consume", ref, entry_id);
 	}
 	points_write_end();
+	points_unpin_search_path(pin);
 	SPI_finish();
 	PG_RETURN_INT64(entry_id);
 }

@@ -701,6 +701,7 @@ points_transfer(PG_FUNCTION_ARGS)
 	Account		sender;
 	Account		receiver;
 	const char *args[4];
+	int			pin;
 
 	if (strcmp(from, to) == 0)
 		ereport(ERROR,
@@ -715,6 +716,7 @@ points_transfer(PG_FUNCTION_ARGS)
 	args[1] = to;
 	args[2] = points_units_to_cstring(amount, type->scale);
 	args[3] = note;
+	pin = points_pin_request(ref);
 	points_write_begin();
 	if (!points_request_begin(type, "transfer", ref, from,
 							  points_request_args(4, args), &entry_id))
@@ -766,6 +768,7 @@ points_transfer(PG_FUNCTION_ARGS)
 		points_request_end(type, "transfer", ref, entry_id);
 	}
 	points_write_end();
+	points_unpin_search_path(pin);
 	SPI_finish();
 	PG_RETURN_INT64(entry_id);
 }

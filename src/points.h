@@ -246,6 +246,7 @@ extern void points_table_update(PointsTable *t, ItemPointer tid, int ncols,
 /* ledger.c: queries, types, accounts, lots, entries */
 #define POINTS_SEARCH_PATH "pg_catalog, pg_temp"
 extern int	points_pin_search_path(void);
+extern int	points_pin_request(const char *ref);
 extern void points_unpin_search_path(int level);
 extern SPIPlanPtr points_plan(SPIPlanPtr *cache, const char *sql, int nargs,
 							  const Oid *argtypes);
