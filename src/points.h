@@ -192,6 +192,7 @@ typedef struct PointsTable
 	struct TupleTableSlot *old;	/* the version an update replaces */
 	int			natts;
 	bool		indexes_open;
+	bool		indexes_plain;	/* no exclusion or deferrable constraint */
 } PointsTable;
 
 /* Columns of the tables written directly. */
