@@ -216,23 +216,54 @@ SELECT * FROM points.verify();
 
 -- A table with an exclusion constraint of a DBA's own keeps the direct
 -- writes, and the index entries of its updates go through the executor's
--- ExecInsertIndexTuples(), which checks the constraint.  Here, at most one
--- closed grant per customer (a rule made up for the test, which a debit's
--- update of a grant can break): a consume that would close a second grant
--- is refused and changes nothing; one that leaves it open goes through.
+-- ExecInsertIndexTuples(), which checks the constraint.  Here no two
+-- grants with the same note may have the same points remaining (a rule
+-- made up for the test, which a debit's update of a grant can break): a
+-- consume that would leave the first grant with the second's remaining is
+-- refused and changes nothing; one that does not goes through.
 INSERT INTO points.types (code, name, name_plural) VALUES ('di_ex', 'point', 'points');
-SELECT points.grant('di_ex', 'ex', 5, at => '2026-01-01') > 0 AS granted;
-SELECT points.consume('di_ex', 'ex', 5, at => '2026-01-02') > 0 AS consumed;
-ALTER TABLE points.lots ADD CONSTRAINT di_one_closed
-    EXCLUDE USING btree (customer WITH =) WHERE (NOT open AND type = 'di_ex');
-SELECT points.grant('di_ex', 'ex', 7, at => '2026-01-03') > 0 AS granted;
-SELECT points.consume('di_ex', 'ex', 7, at => '2026-01-04');
-SELECT points.consume('di_ex', 'ex', 3, at => '2026-01-04') > 0 AS consumed;
+SELECT points.grant('di_ex', 'ex', 5, note => 'di-ex', at => '2026-01-01') > 0 AS granted;
+SELECT points.grant('di_ex', 'ex', 3, note => 'di-ex', at => '2026-01-02') > 0 AS granted;
+ALTER TABLE points.lots ADD CONSTRAINT di_ex_remaining
+    EXCLUDE USING btree (note WITH =, remaining WITH =);
+SELECT points.consume('di_ex', 'ex', 2, at => '2026-01-03');
+SELECT points.consume('di_ex', 'ex', 1, at => '2026-01-03') > 0 AS consumed;
 SELECT points.balance('di_ex', 'ex') AS balance,
        (SELECT count(*) FROM points.entries WHERE type = 'di_ex') AS entries,
        (SELECT string_agg(remaining::text, ',' ORDER BY id) FROM points.lots WHERE type = 'di_ex') AS remaining;
-ALTER TABLE points.lots DROP CONSTRAINT di_one_closed;
-SELECT points.consume('di_ex', 'ex', 4, at => '2026-01-05') > 0 AS consumed;
+ALTER TABLE points.lots DROP CONSTRAINT di_ex_remaining;
+SELECT points.consume('di_ex', 'ex', 4, at => '2026-01-04') > 0 AS consumed;
 SELECT points.balance('di_ex', 'ex') AS balance;
 SELECT * FROM pg_temp.indexes_ok();
 SELECT * FROM points.verify();
+
+-- A DBA's index whose expression calls a SQL function that does not
+-- qualify the names it uses: PostgreSQL inlines the function when a
+-- session first builds the index's expressions, resolving lower() by the
+-- search path of that moment, and keeps the result.  grant(), consume()
+-- and transfer() have no SET clause (they pin search_path around the
+-- statements they run), so a table with an index of a DBA's own that has
+-- expressions or a predicate is written through SQL, under the pinned
+-- path; a caller's schema cannot stand in for lower() in the extension
+-- owner's write.  (A new session, so that it builds the expressions.)
+CREATE SCHEMA di_evil;
+CREATE FUNCTION di_evil.lower(text) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE AS $$BEGIN RAISE EXCEPTION 'hijacked'; END$$;
+CREATE FUNCTION public.di_norm(t text) RETURNS text
+    LANGUAGE sql IMMUTABLE AS 'SELECT lower(t)';
+CREATE INDEX di_entries_norm ON points.entries (public.di_norm(note));
+INSERT INTO points.types (code, name, name_plural) VALUES ('di_ix', 'point', 'points');
+\c
+SET client_min_messages = warning;
+SET search_path = di_evil, pg_catalog, public;
+SELECT points.grant('di_ix', 'ix', 5, note => 'Hello', at => '2026-01-01') > 0 AS granted;
+SELECT points.consume('di_ix', 'ix', 2, note => 'Bye', at => '2026-01-02') > 0 AS consumed;
+SELECT points.transfer('di_ix', 'ix', 'iy', 1, note => 'Gift', at => '2026-01-03') > 0 AS transferred;
+RESET search_path;
+SET enable_seqscan = off;
+SELECT note, public.di_norm(note) AS key FROM points.entries
+WHERE type = 'di_ix' AND public.di_norm(note) IN ('hello', 'bye', 'gift') ORDER BY id;
+RESET enable_seqscan;
+DROP INDEX points.di_entries_norm;
+DROP FUNCTION public.di_norm(text);
+DROP SCHEMA di_evil CASCADE;

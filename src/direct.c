@@ -33,6 +33,7 @@
 #include "access/xact.h"
 #include "catalog/index.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_index.h"
 #include "commands/sequence.h"
 #include "catalog/pg_trigger.h"
 #include "commands/trigger.h"
@@ -45,6 +46,7 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 
 #include "points.h"
 
@@ -54,10 +56,14 @@
  * the extension dropped and created again) or of all.
  */
 static const char *const rel_names[] = {
-	"accounts", "lots", "entries", "allocations", "accounts_type_customer_key",
-	"accounts_pkey", "lots_account", "lots_due", "lots_id_seq",
-	"entries_id_seq", "holds_id_seq"
+	"accounts", "lots", "entries", "allocations", "lots_id_seq",
+	"entries_id_seq", "holds_id_seq",
+	/* from here on: the indexes this version created (own_index()) */
+	"accounts_pkey", "accounts_type_customer_key", "accounts_inactive",
+	"lots_pkey", "lots_account", "lots_due", "entries_pkey", "entries_at",
+	"entries_origin", "entries_customer", "allocations_pkey", "allocations_lot"
 };
+#define FIRST_OWN_INDEX 7
 static Oid	rel_oids[lengthof(rel_names)];
 static bool rel_callback = false;
 
@@ -94,6 +100,54 @@ rel_oid(const char *name)
 		rel_oids[i] = get_relname_relid(name, get_namespace_oid("points", false));
 	}
 	return rel_oids[i];
+}
+
+/* Is `indexid` one of the indexes this version created? */
+static bool
+own_index(Oid indexid)
+{
+	size_t		i;
+
+	StaticAssertStmt(FIRST_OWN_INDEX < lengthof(rel_names), "rel_names");
+	for (i = FIRST_OWN_INDEX; i < lengthof(rel_names); i++)
+		if (rel_oid(rel_names[i]) == indexid)
+			return true;
+	return false;
+}
+
+/*
+ * Do the relation's indexes evaluate nothing a DBA wrote?  An index of a
+ * DBA's own with expressions or a predicate is left to the executor's
+ * write through SQL: building and evaluating them can inline and call
+ * functions, which resolve their names by the search path, and grant(),
+ * consume() and transfer() pin it only around the statements they run.
+ * Plain indexes of a DBA's own stay on the direct path.
+ */
+static bool
+indexes_ok(Relation rel)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	bool		ok = true;
+
+	foreach(lc, indexes)
+	{
+		Oid			indexid = lfirst_oid(lc);
+		HeapTuple	tuple;
+
+		if (own_index(indexid))
+			continue;
+		tuple = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(indexid));
+		if (!HeapTupleIsValid(tuple))
+			elog(ERROR, "cache lookup failed for index %u", indexid);
+		ok = heap_attisnull(tuple, Anum_pg_index_indexprs, NULL) &&
+			heap_attisnull(tuple, Anum_pg_index_indpred, NULL);
+		ReleaseSysCache(tuple);
+		if (!ok)
+			break;
+	}
+	list_free(indexes);
+	return ok;
 }
 
 /* The extension's own triggers on the tables written here. */
@@ -147,7 +201,7 @@ direct_ok(Relation rel, const char *const *columns, int ncolumns,
 	TupleDesc	desc = RelationGetDescr(rel);
 	int			i;
 
-	if (!columns_ok(rel, columns, ncolumns))
+	if (!columns_ok(rel, columns, ncolumns) || !indexes_ok(rel))
 		return false;
 
 	/*
@@ -229,8 +283,8 @@ static bool sql_only[lengthof(tables)];
 
 /*
  * The table `which` ready for direct writes, or NULL when it must be
- * written through SQL (a trigger or a column of a DBA's own), or when no
- * write is in progress.
+ * written through SQL (a trigger, a column or an index expression of a
+ * DBA's own), or when no write is in progress.
  */
 PointsTable *
 points_table(PointsTableId which)
@@ -341,14 +395,29 @@ index_key_unchanged(IndexInfo *ii, const int16 *changed, int nchanged)
 }
 
 /*
+ * May the new version's entry go in `index` unchecked when its key is
+ * unchanged?  Only in the extension's own unique indexes, and only when
+ * valid.  The argument below needs the old version to have its entry in
+ * the index: an index being built by CREATE UNIQUE INDEX CONCURRENTLY
+ * (ready, not yet valid) lacks those of rows inserted while it was built,
+ * and its validation checks only the rows it adds; a DBA's index is the
+ * one that could be built so.
+ */
+static bool
+unchecked_ok(Relation index)
+{
+	return index->rd_index->indisvalid && own_index(RelationGetRelid(index));
+}
+
+/*
  * Insert the indexes' entries of the row in t->slot: a new row (`changed`
  * NULL), or the new version of a row whose update could not be HOT, which
  * changed the columns `changed`.
  *
- * For an update, a unique index whose key it left as it was gets its entry
- * without a uniqueness check: the version replaced holds the same key under
- * the same row lock, so the new one cannot duplicate another row's unless
- * the old one did.  PostgreSQL 15 checks anyway: the check visits the old
+ * For an update, an own unique index whose key it left as it was gets its
+ * entry without a uniqueness check: the version replaced holds the same key
+ * under the same row lock, so the new one cannot duplicate another row's
+ * unless the old one did (see unchecked_ok()).  PostgreSQL 15 checks anyway: the check visits the old
  * version in the heap, and on a full leaf page, having found that
  * duplicate, tries a bottom-up deletion of the row's older versions, which
  * are still visible to running transactions, before it splits.  That is
@@ -412,7 +481,8 @@ insert_index_entries(PointsTable *t, const int16 *changed, int nchanged)
 		FormIndexDatum(ii, t->slot, t->estate, values, isnull);
 		(void) index_insert(index, values, isnull, &t->slot->tts_tid, t->rel,
 							index->rd_index->indisunique &&
-							!index_key_unchanged(ii, changed, nchanged) ?
+							!(unchecked_ok(index) &&
+							  index_key_unchanged(ii, changed, nchanged)) ?
 							UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
 							false, ii);
 	}
