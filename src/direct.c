@@ -67,6 +67,13 @@ static const char *const rel_names[] = {
 static Oid	rel_oids[lengthof(rel_names)];
 static bool rel_callback = false;
 
+/*
+ * Whether each table written here may be written directly (direct_ok()):
+ * 0 not known, 1 yes, -1 through SQL.  Forgotten with the OIDs: a DBA's
+ * trigger, column, constraint or index changes the table's relcache entry.
+ */
+static int8 direct_verdict[POINTS_ALLOCATIONS + 1];
+
 static void
 rel_invalidated(Datum arg, Oid relid)
 {
@@ -76,8 +83,26 @@ rel_invalidated(Datum arg, Oid relid)
 		if (relid == InvalidOid || relid == rel_oids[i])
 		{
 			memset(rel_oids, 0, sizeof(rel_oids));
+			memset(direct_verdict, 0, sizeof(direct_verdict));
 			return;
 		}
+}
+
+/* The OID of points.<rel_names[i]>, InvalidOid when missing. */
+static Oid
+rel_oid_at(size_t i)
+{
+	if (!OidIsValid(rel_oids[i]))
+	{
+		if (!rel_callback)
+		{
+			CacheRegisterRelcacheCallback(rel_invalidated, (Datum) 0);
+			rel_callback = true;
+		}
+		rel_oids[i] = get_relname_relid(rel_names[i],
+										get_namespace_oid("points", false));
+	}
+	return rel_oids[i];
 }
 
 /* The OID of points.<name> (one of rel_names), InvalidOid when missing. */
@@ -90,16 +115,7 @@ rel_oid(const char *name)
 		if (strcmp(name, rel_names[i]) == 0)
 			break;
 	Assert(i < lengthof(rel_names));
-	if (!OidIsValid(rel_oids[i]))
-	{
-		if (!rel_callback)
-		{
-			CacheRegisterRelcacheCallback(rel_invalidated, (Datum) 0);
-			rel_callback = true;
-		}
-		rel_oids[i] = get_relname_relid(name, get_namespace_oid("points", false));
-	}
-	return rel_oids[i];
+	return rel_oid_at(i);
 }
 
 /* Is `indexid` one of the indexes this version created? */
@@ -110,7 +126,7 @@ own_index(Oid indexid)
 
 	StaticAssertStmt(FIRST_OWN_INDEX < lengthof(rel_names), "rel_names");
 	for (i = FIRST_OWN_INDEX; i < lengthof(rel_names); i++)
-		if (rel_oid(rel_names[i]) == indexid)
+		if (rel_oid_at(i) == indexid)
 			return true;
 	return false;
 }
@@ -303,9 +319,13 @@ points_table(PointsTableId which)
 		elog(ERROR, "points: table points.%s is missing", tables[which].name);
 	rel = table_open(relid, RowExclusiveLock);
 	opened[which] = true;
-	sql_only[which] = !direct_ok(rel, tables[which].columns, tables[which].ncolumns,
-								 tables[which].notnull, tables[which].nchecks,
-								 which == POINTS_ACCOUNTS);
+	/* after table_open(), which takes in the invalidations that arrived */
+	if (direct_verdict[which] == 0)
+		direct_verdict[which] =
+			direct_ok(rel, tables[which].columns, tables[which].ncolumns,
+					  tables[which].notnull, tables[which].nchecks,
+					  which == POINTS_ACCOUNTS) ? 1 : -1;
+	sql_only[which] = direct_verdict[which] < 0;
 	if (sql_only[which])
 	{
 		table_close(rel, NoLock);
