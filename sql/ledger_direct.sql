@@ -237,6 +237,19 @@ SELECT points.balance('di_ex', 'ex') AS balance;
 SELECT * FROM pg_temp.indexes_ok();
 SELECT * FROM points.verify();
 
+-- A column whose type a DBA changed is read and written through SQL: the
+-- direct path takes each column's datum as the type this version created
+-- (here it would write a bigint into a numeric column).
+INSERT INTO points.types (code, name, name_plural) VALUES ('di_ty', 'point', 'points');
+SELECT points.grant('di_ty', 'ty', 5, at => '2026-01-01') > 0 AS granted;
+BEGIN;
+ALTER TABLE points.allocations ALTER COLUMN amount TYPE numeric;
+SELECT points.consume('di_ty', 'ty', 2, at => '2026-01-02') > 0 AS consumed;
+SELECT a.amount, pg_typeof(a.amount) AS type
+FROM points.allocations a JOIN points.lots l ON l.id = a.lot_id WHERE l.type = 'di_ty';
+SELECT points.balance('di_ty', 'ty') AS balance;
+ROLLBACK;
+
 -- A DBA's index whose expression calls a SQL function that does not
 -- qualify the names it uses: PostgreSQL inlines the function when a
 -- session first builds the index's expressions, resolving lower() by the

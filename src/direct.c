@@ -34,6 +34,7 @@
 #include "catalog/index.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_index.h"
+#include "catalog/pg_type_d.h"
 #include "commands/sequence.h"
 #include "catalog/pg_trigger.h"
 #include "commands/trigger.h"
@@ -69,16 +70,24 @@ static bool rel_callback = false;
 
 /*
  * Whether each table written here may be written directly (direct_ok()):
- * 0 not known, 1 yes, -1 through SQL.  Forgotten with the OIDs: a DBA's
- * trigger, column, constraint or index changes the table's relcache entry.
+ * 0 not known, 1 yes, -1 through SQL, for the table of OID verdict_relid.
+ * A DBA's trigger, column, constraint or index changes the table's relcache
+ * entry, whose invalidation forgets it.  A verdict is kept only when no
+ * invalidation arrived while it was made (inval_count unchanged).
  */
 static int8 direct_verdict[POINTS_ALLOCATIONS + 1];
+static Oid	verdict_relid[POINTS_ALLOCATIONS + 1];
+static uint64 inval_count = 0;
 
 static void
 rel_invalidated(Datum arg, Oid relid)
 {
 	size_t		i;
 
+	inval_count++;
+	for (i = 0; i < lengthof(direct_verdict); i++)
+		if (relid == InvalidOid || relid == verdict_relid[i])
+			direct_verdict[i] = 0;
 	for (i = 0; i < lengthof(rel_names); i++)
 		if (relid == InvalidOid || relid == rel_oids[i])
 		{
@@ -183,20 +192,54 @@ own_trigger(const char *name)
 	return false;
 }
 
-/* Does the relation have exactly `columns`, in order? */
+/* The type of a column, by its letter in the tables' type strings. */
+static Oid
+column_type(char code)
+{
+	switch (code)
+	{
+		case 'i':
+			return INT8OID;
+		case 't':
+			return TEXTOID;
+		case 'n':
+			return NUMERICOID;
+		case 'T':
+			return TIMESTAMPTZOID;
+		case 'b':
+			return BOOLOID;
+		case 'v':
+			return INTERVALOID;
+		case 'j':
+			return JSONBOID;
+	}
+	elog(ERROR, "points: unknown column type code '%c'", code);
+	return InvalidOid;			/* keep the compiler quiet */
+}
+
+/*
+ * Does the relation have exactly `columns`, in order, of the types `types`
+ * (a letter each, see column_type(), no type modifier)?  The direct reads
+ * and writes take each column's datum as that type: a column whose type a
+ * DBA changed (ALTER COLUMN ... TYPE, a domain) is read and written through
+ * SQL.
+ */
 static bool
-columns_ok(Relation rel, const char *const *columns, int ncolumns)
+columns_ok(Relation rel, const char *const *columns, const char *types,
+		   int ncolumns)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	int			i;
 
+	Assert(strlen(types) == ncolumns);
 	if (desc->natts != ncolumns)
 		return false;
 	for (i = 0; i < ncolumns; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
 
-		if (att->attisdropped || strcmp(NameStr(att->attname), columns[i]) != 0)
+		if (att->attisdropped || strcmp(NameStr(att->attname), columns[i]) != 0 ||
+			att->atttypid != column_type(types[i]) || att->atttypmod != -1)
 			return false;
 	}
 	return true;
@@ -211,13 +254,13 @@ columns_ok(Relation rel, const char *const *columns, int ncolumns)
  * are no reason to go through SQL.
  */
 static bool
-direct_ok(Relation rel, const char *const *columns, int ncolumns,
-		  const char *notnull, int nchecks, bool update_only)
+direct_ok(Relation rel, const char *const *columns, const char *types,
+		  int ncolumns, const char *notnull, int nchecks, bool update_only)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	int			i;
 
-	if (!columns_ok(rel, columns, ncolumns) || !indexes_ok(rel))
+	if (!columns_ok(rel, columns, types, ncolumns) || !indexes_ok(rel))
 		return false;
 
 	/*
@@ -263,28 +306,38 @@ static const char *const entry_columns[] = {
 static const char *const allocation_columns[] = {
 	"entry_id", "lot_id", "account_id", "amount", "at"
 };
+/* Their types: i bigint, t text, n numeric, T timestamptz, b boolean, v interval, j jsonb. */
+#define ACCOUNT_TYPES "ittiiiiiiiTTTTTT"
+#define LOT_TYPES "iittiitiibvbtttTTTTj"
+#define ENTRY_TYPES "iitttnnnnniiiTTtttj"
+#define ALLOCATION_TYPES "iiiiT"
 
 StaticAssertDecl(lengthof(account_columns) == POINTS_ACCOUNT_NATTS, "accounts");
 StaticAssertDecl(lengthof(lot_columns) == POINTS_LOT_NATTS, "lots");
 StaticAssertDecl(lengthof(entry_columns) == POINTS_ENTRY_NATTS, "entries");
 StaticAssertDecl(lengthof(allocation_columns) == POINTS_ALLOCATION_NATTS, "allocations");
+StaticAssertDecl(sizeof(ACCOUNT_TYPES) == POINTS_ACCOUNT_NATTS + 1, "account types");
+StaticAssertDecl(sizeof(LOT_TYPES) == POINTS_LOT_NATTS + 1, "lot types");
+StaticAssertDecl(sizeof(ENTRY_TYPES) == POINTS_ENTRY_NATTS + 1, "entry types");
+StaticAssertDecl(sizeof(ALLOCATION_TYPES) == POINTS_ALLOCATION_NATTS + 1, "allocation types");
 
 static const struct
 {
 	const char *name;
 	const char *const *columns;
+	const char *types;			/* by column: see column_type() */
 	int			ncolumns;
 	const char *notnull;		/* by column: N for NOT NULL */
 	int			nchecks;		/* CHECK constraints */
 }			tables[] = {
-	[POINTS_ACCOUNTS] = {"accounts", account_columns, lengthof(account_columns),
+	[POINTS_ACCOUNTS] = {"accounts", account_columns, ACCOUNT_TYPES, lengthof(account_columns),
 	"NNNNNNNNNNNNNNNN", 0},
-	[POINTS_LOTS] = {"lots", lot_columns, lengthof(lot_columns),
+	[POINTS_LOTS] = {"lots", lot_columns, LOT_TYPES, lengthof(lot_columns),
 	"NNNNNNNNNN--N--NNNN-", 1},
-	[POINTS_ENTRIES] = {"entries", entry_columns, lengthof(entry_columns),
+	[POINTS_ENTRIES] = {"entries", entry_columns, ENTRY_TYPES, lengthof(entry_columns),
 	"NNNNNNNNNN---NN--N-", 0},
 	[POINTS_ALLOCATIONS] = {"allocations", allocation_columns,
-	lengthof(allocation_columns), "NNNNN", 1},
+	ALLOCATION_TYPES, lengthof(allocation_columns), "NNNNN", 1},
 };
 
 /*
@@ -320,12 +373,24 @@ points_table(PointsTableId which)
 	rel = table_open(relid, RowExclusiveLock);
 	opened[which] = true;
 	/* after table_open(), which takes in the invalidations that arrived */
-	if (direct_verdict[which] == 0)
-		direct_verdict[which] =
-			direct_ok(rel, tables[which].columns, tables[which].ncolumns,
-					  tables[which].notnull, tables[which].nchecks,
-					  which == POINTS_ACCOUNTS) ? 1 : -1;
-	sql_only[which] = direct_verdict[which] < 0;
+	if (direct_verdict[which] == 0 || verdict_relid[which] != relid)
+	{
+		uint64		before = inval_count;
+		bool		ok = direct_ok(rel, tables[which].columns, tables[which].types,
+								   tables[which].ncolumns, tables[which].notnull,
+								   tables[which].nchecks, which == POINTS_ACCOUNTS);
+
+		sql_only[which] = !ok;
+		if (inval_count == before)
+		{
+			verdict_relid[which] = relid;
+			direct_verdict[which] = ok ? 1 : -1;
+		}
+		else
+			direct_verdict[which] = 0;
+	}
+	else
+		sql_only[which] = direct_verdict[which] < 0;
 	if (sql_only[which])
 	{
 		table_close(rel, NoLock);
@@ -705,7 +770,7 @@ points_account_find(const char *type, const char *customer, bool lock,
 		return -1;
 	/* a locked account is written next: its lock covers both */
 	rel = table_open(relid, lock ? RowExclusiveLock : AccessShareLock);
-	if (!columns_ok(rel, account_columns, POINTS_ACCOUNT_NATTS))
+	if (!columns_ok(rel, account_columns, ACCOUNT_TYPES, POINTS_ACCOUNT_NATTS))
 	{
 		table_close(rel, NoLock);
 		return -1;
@@ -778,7 +843,7 @@ points_scan_lots(int64 account_id, LotScan what, TimestampTz at,
 	/* the lots a debit or the sweep read are written next */
 	rel = table_open(relid, what == LOTS_DUE || what == LOTS_DEBIT ?
 					 RowExclusiveLock : AccessShareLock);
-	if (!columns_ok(rel, lot_columns, POINTS_LOT_NATTS))
+	if (!columns_ok(rel, lot_columns, LOT_TYPES, POINTS_LOT_NATTS))
 	{
 		table_close(rel, NoLock);
 		return -1;
@@ -930,8 +995,8 @@ points_lock_due_accounts(TimestampTz at, int limit, DueAccount **due)
 	/* both are written next */
 	lots = table_open(lots_id, RowExclusiveLock);
 	accounts = table_open(accounts_id, RowExclusiveLock);
-	if (!columns_ok(lots, lot_columns, POINTS_LOT_NATTS) ||
-		!columns_ok(accounts, account_columns, POINTS_ACCOUNT_NATTS))
+	if (!columns_ok(lots, lot_columns, LOT_TYPES, POINTS_LOT_NATTS) ||
+		!columns_ok(accounts, account_columns, ACCOUNT_TYPES, POINTS_ACCOUNT_NATTS))
 	{
 		table_close(accounts, NoLock);
 		table_close(lots, NoLock);
