@@ -250,6 +250,19 @@ FROM points.allocations a JOIN points.lots l ON l.id = a.lot_id WHERE l.type = '
 SELECT points.balance('di_ty', 'ty') AS balance;
 ROLLBACK;
 
+-- A rule of a DBA's own on a ledger table is applied to the write through
+-- SQL: here every journal entry's kind is copied to a table of the DBA's.
+INSERT INTO points.types (code, name, name_plural) VALUES ('di_ru', 'point', 'points');
+CREATE TABLE public.di_copied (kind text);
+BEGIN;
+CREATE RULE di_copy AS ON INSERT TO points.entries
+    DO ALSO INSERT INTO public.di_copied VALUES (NEW.kind);
+SELECT points.grant('di_ru', 'ru', 5, at => '2026-01-01') > 0 AS granted;
+SELECT points.consume('di_ru', 'ru', 2, at => '2026-01-02') > 0 AS consumed;
+SELECT kind FROM public.di_copied ORDER BY kind;
+ROLLBACK;
+DROP TABLE public.di_copied;
+
 -- A DBA's index whose expression calls a SQL function that does not
 -- qualify the names it uses: PostgreSQL inlines the function when a
 -- session first builds the index's expressions, resolving lower() by the

@@ -247,8 +247,9 @@ columns_ok(Relation rel, const char *const *columns, const char *types,
 
 /*
  * Does the relation have exactly `columns`, in order, with the NOT NULL
- * columns `notnull` ('N' each) and `nchecks` CHECK constraints, and no
- * triggers to fire but the extension's own?  Of a table whose rows are only updated
+ * columns `notnull` ('N' each) and `nchecks` CHECK constraints, no rule
+ * and no triggers to fire but the extension's own, and indexes that
+ * evaluate nothing a DBA wrote?  Of a table whose rows are only updated
  * (`update_only`: accounts), and never in a key, triggers that do not fire
  * on UPDATE and foreign-key triggers (which act only when a key changes)
  * are no reason to go through SQL.
@@ -261,6 +262,9 @@ direct_ok(Relation rel, const char *const *columns, const char *types,
 	int			i;
 
 	if (!columns_ok(rel, columns, types, ncolumns) || !indexes_ok(rel))
+		return false;
+	/* a rule of a DBA's own is applied by the rewriter, to statements */
+	if (rel->rd_rules != NULL)
 		return false;
 
 	/*
