@@ -250,6 +250,16 @@ FROM points.allocations a JOIN points.lots l ON l.id = a.lot_id WHERE l.type = '
 SELECT points.balance('di_ty', 'ty') AS balance;
 ROLLBACK;
 
+-- A default a DBA gave a column that had none also sends the table through
+-- SQL: the direct write supplies every value itself, an INSERT leaves this
+-- one to the table.
+INSERT INTO points.types (code, name, name_plural) VALUES ('di_df', 'point', 'points');
+BEGIN;
+ALTER TABLE points.entries ALTER COLUMN meta SET DEFAULT '{"source": "dba"}';
+SELECT points.grant('di_df', 'df', 5, at => '2026-01-01') > 0 AS granted;
+SELECT kind, meta FROM points.entries WHERE type = 'di_df';
+ROLLBACK;
+
 -- A rule of a DBA's own on a ledger table is applied to the write through
 -- SQL: here every journal entry's kind is copied to a table of the DBA's.
 INSERT INTO points.types (code, name, name_plural) VALUES ('di_ru', 'point', 'points');

@@ -247,7 +247,8 @@ columns_ok(Relation rel, const char *const *columns, const char *types,
 
 /*
  * Does the relation have exactly `columns`, in order, with the NOT NULL
- * columns `notnull` ('N' each) and `nchecks` CHECK constraints, no rule
+ * columns `notnull` ('N' each), the defaults `defaults` ('D' each) and
+ * `nchecks` CHECK constraints, no rule
  * and no triggers to fire but the extension's own, and indexes that
  * evaluate nothing a DBA wrote?  Of a table whose rows are only updated
  * (`update_only`: accounts), and never in a key, triggers that do not fire
@@ -256,7 +257,8 @@ columns_ok(Relation rel, const char *const *columns, const char *types,
  */
 static bool
 direct_ok(Relation rel, const char *const *columns, const char *types,
-		  int ncolumns, const char *notnull, int nchecks, bool update_only)
+		  int ncolumns, const char *notnull, const char *defaults, int nchecks,
+		  bool update_only)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	int			i;
@@ -275,6 +277,18 @@ direct_ok(Relation rel, const char *const *columns, const char *types,
 		return false;
 	for (i = 0; i < ncolumns; i++)
 		if (TupleDescAttr(desc, i)->attnotnull != (notnull[i] == 'N'))
+			return false;
+
+	/*
+	 * The columns with a default (or generated) are those this version
+	 * created, and none is an identity column: the direct write supplies
+	 * the ids from the tables' sequences and the other values itself, where
+	 * an INSERT leaves them to the table.  (A default a DBA changed to
+	 * another expression is not seen here.)
+	 */
+	for (i = 0; i < ncolumns; i++)
+		if (TupleDescAttr(desc, i)->atthasdef != (defaults[i] == 'D') ||
+			TupleDescAttr(desc, i)->attidentity != '\0')
 			return false;
 	for (i = 0; rel->trigdesc && i < rel->trigdesc->numtriggers; i++)
 	{
@@ -332,16 +346,18 @@ static const struct
 	const char *types;			/* by column: see column_type() */
 	int			ncolumns;
 	const char *notnull;		/* by column: N for NOT NULL */
+	const char *defaults;		/* by column: D for a default or generated */
 	int			nchecks;		/* CHECK constraints */
 }			tables[] = {
 	[POINTS_ACCOUNTS] = {"accounts", account_columns, ACCOUNT_TYPES, lengthof(account_columns),
-	"NNNNNNNNNNNNNNNN", 0},
+	"NNNNNNNNNNNNNNNN", "D--DDDDDDDDDDDDD", 0},
 	[POINTS_LOTS] = {"lots", lot_columns, LOT_TYPES, lengthof(lot_columns),
-	"NNNNNNNNNN--N--NNNN-", 1},
+	"NNNNNNNNNN--N--NNNN-", "D------DDD-D------D-", 1},
 	[POINTS_ENTRIES] = {"entries", entry_columns, ENTRY_TYPES, lengthof(entry_columns),
-	"NNNNNNNNNN---NN--N-", 0},
+	"NNNNNNNNNN---NN--N-", "D------DDD----D----", 0},
 	[POINTS_ALLOCATIONS] = {"allocations", allocation_columns,
-	ALLOCATION_TYPES, lengthof(allocation_columns), "NNNNN", 1},
+	ALLOCATION_TYPES, lengthof(allocation_columns), "NNNNN",
+	"-----", 1},
 };
 
 /*
@@ -382,7 +398,8 @@ points_table(PointsTableId which)
 		uint64		before = inval_count;
 		bool		ok = direct_ok(rel, tables[which].columns, tables[which].types,
 								   tables[which].ncolumns, tables[which].notnull,
-								   tables[which].nchecks, which == POINTS_ACCOUNTS);
+								   tables[which].defaults, tables[which].nchecks,
+								   which == POINTS_ACCOUNTS);
 
 		sql_only[which] = !ok;
 		if (inval_count == before)
