@@ -69,13 +69,13 @@ static Oid	rel_oids[lengthof(rel_names)];
 static bool rel_callback = false;
 
 /*
- * Whether each table written here may be written directly (direct_ok()):
- * 0 not known, 1 yes, -1 through SQL, for the table of OID verdict_relid.
- * A DBA's trigger, column, constraint or index changes the table's relcache
+ * Whether each table written here may be written directly (direct_ok()),
+ * known for the table of OID verdict_relid (InvalidOid: not known).  A
+ * DBA's trigger, column, constraint or index changes the table's relcache
  * entry, whose invalidation forgets it.  A verdict is kept only when no
  * invalidation arrived while it was made (inval_count unchanged).
  */
-static int8 direct_verdict[POINTS_ALLOCATIONS + 1];
+static bool direct_verdict[POINTS_ALLOCATIONS + 1];
 static Oid	verdict_relid[POINTS_ALLOCATIONS + 1];
 static uint64 inval_count = 0;
 
@@ -85,14 +85,14 @@ rel_invalidated(Datum arg, Oid relid)
 	size_t		i;
 
 	inval_count++;
-	for (i = 0; i < lengthof(direct_verdict); i++)
+	for (i = 0; i < lengthof(verdict_relid); i++)
 		if (relid == InvalidOid || relid == verdict_relid[i])
-			direct_verdict[i] = 0;
+			verdict_relid[i] = InvalidOid;
 	for (i = 0; i < lengthof(rel_names); i++)
 		if (relid == InvalidOid || relid == rel_oids[i])
 		{
 			memset(rel_oids, 0, sizeof(rel_oids));
-			memset(direct_verdict, 0, sizeof(direct_verdict));
+			memset(verdict_relid, 0, sizeof(verdict_relid));
 			return;
 		}
 }
@@ -248,9 +248,9 @@ columns_ok(Relation rel, const char *const *columns, const char *types,
 /*
  * Does the relation have exactly `columns`, in order, with the NOT NULL
  * columns `notnull` ('N' each), the defaults `defaults` ('D' each) and
- * `nchecks` CHECK constraints, no rule
- * and no triggers to fire but the extension's own, and indexes that
- * evaluate nothing a DBA wrote?  Of a table whose rows are only updated
+ * `nchecks` CHECK constraints, no rule and no triggers to fire but the
+ * extension's own, and indexes that evaluate nothing a DBA wrote?  Of a
+ * table whose rows are only updated
  * (`update_only`: accounts), and never in a key, triggers that do not fire
  * on UPDATE and foreign-key triggers (which act only when a key changes)
  * are no reason to go through SQL.
@@ -324,7 +324,10 @@ static const char *const entry_columns[] = {
 static const char *const allocation_columns[] = {
 	"entry_id", "lot_id", "account_id", "amount", "at"
 };
-/* Their types: i bigint, t text, n numeric, T timestamptz, b boolean, v interval, j jsonb. */
+/*
+ * Their types (column_type()): i bigint, t text, n numeric, T timestamptz,
+ * b boolean, v interval, j jsonb.
+ */
 #define ACCOUNT_TYPES "ittiiiiiiiTTTTTT"
 #define LOT_TYPES "iittiitiibvbtttTTTTj"
 #define ENTRY_TYPES "iitttnnnnniiiTTtttj"
@@ -349,12 +352,12 @@ static const struct
 	const char *defaults;		/* by column: D for a default or generated */
 	int			nchecks;		/* CHECK constraints */
 }			tables[] = {
-	[POINTS_ACCOUNTS] = {"accounts", account_columns, ACCOUNT_TYPES, lengthof(account_columns),
-	"NNNNNNNNNNNNNNNN", "D--DDDDDDDDDDDDD", 0},
-	[POINTS_LOTS] = {"lots", lot_columns, LOT_TYPES, lengthof(lot_columns),
-	"NNNNNNNNNN--N--NNNN-", "D------DDD-D------D-", 1},
-	[POINTS_ENTRIES] = {"entries", entry_columns, ENTRY_TYPES, lengthof(entry_columns),
-	"NNNNNNNNNN---NN--N-", "D------DDD----D----", 0},
+	[POINTS_ACCOUNTS] = {"accounts", account_columns, ACCOUNT_TYPES,
+	lengthof(account_columns), "NNNNNNNNNNNNNNNN", "D--DDDDDDDDDDDDD", 0},
+	[POINTS_LOTS] = {"lots", lot_columns, LOT_TYPES,
+	lengthof(lot_columns), "NNNNNNNNNN--N--NNNN-", "D------DDD-D------D-", 1},
+	[POINTS_ENTRIES] = {"entries", entry_columns, ENTRY_TYPES,
+	lengthof(entry_columns), "NNNNNNNNNN---NN--N-", "D------DDD----D----", 0},
 	[POINTS_ALLOCATIONS] = {"allocations", allocation_columns,
 	ALLOCATION_TYPES, lengthof(allocation_columns), "NNNNN",
 	"-----", 1},
@@ -393,7 +396,7 @@ points_table(PointsTableId which)
 	rel = table_open(relid, RowExclusiveLock);
 	opened[which] = true;
 	/* after table_open(), which takes in the invalidations that arrived */
-	if (direct_verdict[which] == 0 || verdict_relid[which] != relid)
+	if (verdict_relid[which] != relid)
 	{
 		uint64		before = inval_count;
 		bool		ok = direct_ok(rel, tables[which].columns, tables[which].types,
@@ -401,17 +404,15 @@ points_table(PointsTableId which)
 								   tables[which].defaults, tables[which].nchecks,
 								   which == POINTS_ACCOUNTS);
 
-		sql_only[which] = !ok;
 		if (inval_count == before)
 		{
 			verdict_relid[which] = relid;
-			direct_verdict[which] = ok ? 1 : -1;
+			direct_verdict[which] = ok;
 		}
-		else
-			direct_verdict[which] = 0;
+		sql_only[which] = !ok;
 	}
 	else
-		sql_only[which] = direct_verdict[which] < 0;
+		sql_only[which] = !direct_verdict[which];
 	if (sql_only[which])
 	{
 		table_close(rel, NoLock);
@@ -523,10 +524,11 @@ unchecked_ok(Relation index)
  * For an update, an own unique index whose key it left as it was gets its
  * entry without a uniqueness check: the version replaced holds the same key
  * under the same row lock, so the new one cannot duplicate another row's
- * unless the old one did (see unchecked_ok()).  PostgreSQL 15 checks anyway: the check visits the old
- * version in the heap, and on a full leaf page, having found that
- * duplicate, tries a bottom-up deletion of the row's older versions, which
- * are still visible to running transactions, before it splits.  That is
+ * unless the old one did (see unchecked_ok()).  PostgreSQL 15 checks
+ * anyway: the check visits the old version in the heap, and on a full leaf
+ * page, having found that duplicate, tries a bottom-up deletion of the
+ * row's older versions, which are still visible to running transactions,
+ * before it splits.  That is
  * what closing a lot (whose `open` changes, so that its update cannot be
  * HOT) cost in lots_pkey.  The entries go in without the hint that the row
  * is logically unchanged, which asks for the same bottom-up deletion:
