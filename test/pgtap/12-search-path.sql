@@ -123,6 +123,8 @@ CREATE OPERATOR tap_evil.= (LEFTARG = text, RIGHTARG = text, FUNCTION = tap_evil
 -- pgTAP itself compares with =: what the calls return is kept in a table
 -- and checked after the search path is back.
 CREATE TEMP TABLE tap_sp_seen (what text PRIMARY KEY, seen text);
+CREATE FUNCTION pg_temp.seen(what text) RETURNS text
+    LANGUAGE sql AS 'SELECT seen FROM tap_sp_seen WHERE tap_sp_seen.what = seen.what';
 SET LOCAL search_path = tap_evil, pg_catalog, public;
 DO $$
 BEGIN
@@ -149,38 +151,38 @@ INSERT INTO tap_sp_seen VALUES ('balances after',
 INSERT INTO tap_sp_seen VALUES ('search_path', current_setting('search_path'));
 SET LOCAL search_path = public;
 
-SELECT is((SELECT seen FROM tap_sp_seen WHERE what = 'unpinned'), 'hijacked',
+SELECT is(pg_temp.seen('unpinned'), 'hijacked',
     'a statement that does not pin search_path resolves = to the hostile operators');
-SELECT is((SELECT seen FROM tap_sp_seen WHERE what = 'balance past'), '5',
+SELECT is(pg_temp.seen('balance past'), '5',
     'balance() at a past time, through SQL, under the hostile search path: pg_catalog''s operators');
-SELECT is((SELECT seen FROM tap_sp_seen WHERE what = 'balance past again'), '5',
+SELECT is(pg_temp.seen('balance past again'), '5',
     'and again, on the plans kept');
-SELECT is((SELECT seen FROM tap_sp_seen WHERE what = 'account past'), '5',
+SELECT is(pg_temp.seen('account past'), '5',
     'account() at a past time, through SQL, under the hostile search path');
-SELECT is((SELECT seen FROM tap_sp_seen WHERE what = 'quote past'), '5',
+SELECT is(pg_temp.seen('quote past'), '5',
     'quote() at a past time, through SQL, under the hostile search path');
-SELECT is((SELECT seen FROM tap_sp_seen WHERE what = 'balance now'), '12',
+SELECT is(pg_temp.seen('balance now'), '12',
     'balance() now, under the hostile search path');
-SELECT is((SELECT seen FROM tap_sp_seen WHERE what = 'grant new account'), 'true',
+SELECT is(pg_temp.seen('grant new account'), 'true',
     'grant() to a new customer, every row through SQL, under the hostile search path');
-SELECT is((SELECT seen FROM tap_sp_seen WHERE what = 'grant ref again'),
-          (SELECT seen FROM tap_sp_seen WHERE what = 'grant ref'),
+SELECT is(pg_temp.seen('grant ref again'),
+          pg_temp.seen('grant ref'),
     'grant() with a ref, then its replay, under the hostile search path: the same grant');
-SELECT is((SELECT amount FROM points.grants WHERE id = (SELECT seen::bigint FROM tap_sp_seen WHERE what = 'grant ref')),
+SELECT is((SELECT amount FROM points.grants WHERE id = pg_temp.seen('grant ref')::bigint),
           3::numeric, 'the grant with a ref was recorded once, of 3 points');
-SELECT is((SELECT seen FROM tap_sp_seen WHERE what = 'consume'), 'true',
+SELECT is(pg_temp.seen('consume'), 'true',
     'consume(), every row through SQL, under the hostile search path');
-SELECT is((SELECT seen FROM tap_sp_seen WHERE what = 'consume ref'), 'true',
+SELECT is(pg_temp.seen('consume ref'), 'true',
     'consume() with a ref, under the hostile search path');
-SELECT is((SELECT seen FROM tap_sp_seen WHERE what = 'transfer ref'), 'true',
+SELECT is(pg_temp.seen('transfer ref'), 'true',
     'transfer() with a ref to a new customer, under the hostile search path');
-SELECT is((SELECT seen FROM tap_sp_seen WHERE what = 'transfer'), 'true',
+SELECT is(pg_temp.seen('transfer'), 'true',
     'transfer() without a ref, under the hostile search path');
-SELECT is((SELECT seen FROM tap_sp_seen WHERE what = 'balances after'), '12 2 3',
+SELECT is(pg_temp.seen('balances after'), '12 2 3',
     'the balances after the writes: eve 12 + 3 - 1 - 1 - 1, mallory 4 - 2, trent 1 + 2');
 SELECT is((SELECT count(*) FROM points.verify()), 0::bigint,
     'verify() finds nothing wrong after the writes through SQL');
-SELECT is((SELECT seen FROM tap_sp_seen WHERE what = 'search_path'), 'tap_evil, pg_catalog, public',
+SELECT is(pg_temp.seen('search_path'), 'tap_evil, pg_catalog, public',
     'the caller''s search path is as it was after the calls');
 
 SELECT * FROM finish();
