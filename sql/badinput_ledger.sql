@@ -385,5 +385,5 @@ SELECT p.proname AS function_without_cases
   JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
   JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'points'
  WHERE p.prorettype <> 'trigger'::regtype
-   AND p.proname NOT IN ('account', 'adjust', 'balance', 'cancel_redemption', 'capture', 'clawback', 'confirm', 'consume', 'cron_target', 'earn', 'expire', 'expiring', 'format', 'from_units', 'grant', 'hold', 'maintenance_job_name', 'price', 'quote', 'redeem', 'refund', 'release', 'release_holds', 'revoke', 'run_maintenance', 'schedule', 'statement', 'tier', 'transfer', 'unschedule', 'value', 'verify')
+   AND p.proname NOT IN ('account', 'adjust', 'balance', 'cancel_redemption', 'capture', 'clawback', 'confirm', 'consume', 'cron_target', 'earn', 'expire', 'expire_batch', 'expiring', 'format', 'from_units', 'grant', 'hold', 'maintenance_job_name', 'price', 'quote', 'redeem', 'refund', 'release', 'release_holds', 'revoke', 'run_maintenance', 'schedule', 'statement', 'tier', 'transfer', 'unschedule', 'value', 'verify')
  ORDER BY 1;

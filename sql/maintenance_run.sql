@@ -106,3 +106,59 @@ SELECT p.prokind, p.prosecdef, p.proconfig, pg_get_function_arguments(p.oid) AS 
 
 -- Not executable by PUBLIC (REVOKE ... ON ALL FUNCTIONS skips procedures).
 SELECT has_function_privilege('public', 'points.run_maintenance(integer)', 'EXECUTE') AS public_may_call;
+
+-- Each batch of a run walks the due grants from where the batch before it
+-- ended: expire_batch(at, batch, from_expires_at, from_id) returns how many
+-- it expired and where the next starts.  A run's batches therefore never
+-- walk again the index entries of the grants expired before them.  The
+-- grants of type mr_old fell due in 1990, before any other file's.
+INSERT INTO points.types (code, name, name_plural) VALUES ('mr_old', 'point', 'points');
+SELECT points.grant('mr_old', c, n, note => note, at => '1990-01-01 00:00+00',
+                    expires_at => e) IS NOT NULL AS granted
+  FROM (VALUES ('fay', 1, 'F1', timestamptz '1990-01-15 00:00+00'),
+               ('eve', 2, 'E1', '1990-02-01 00:00+00'),
+               ('gus', 3, 'G1', '1990-02-15 00:00+00'),
+               ('xav', 4, 'X1', '1990-02-20 00:00+00'),
+               ('eve', 5, 'E2', '1990-03-01 00:00+00'),
+               ('eve', 6, 'E3', '1990-04-01 00:00+00')) AS g (c, n, note, e);
+CREATE TABLE pg_temp.position (expires_at timestamptz, id bigint);
+INSERT INTO pg_temp.position VALUES (NULL, NULL);
+-- A batch from the position, which it moves on: how many it expired, and
+-- the grant it says the next batch starts at.
+CREATE FUNCTION pg_temp.next_batch(batch integer,
+    OUT expired integer, OUT next_expires_at timestamptz, OUT next_grant text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    p pg_temp.position;
+    b record;
+BEGIN
+    SELECT * INTO p FROM pg_temp.position;
+    SELECT * INTO b FROM points.expire_batch('1990-06-01 00:00+00', batch, p.expires_at, p.id);
+    UPDATE pg_temp.position SET expires_at = b.next_expires_at, id = b.next_id;
+    expired := b.expired;
+    next_expires_at := b.next_expires_at;
+    next_grant := (SELECT l.note FROM points.lots l WHERE l.id = b.next_id);
+END
+$$;
+-- A batch of 4 walks F1, E1, G1 and X1 and locks their accounts.  fay's
+-- F1 expires, then eve's three grants use up the batch: gus and xav are
+-- left, so the next batch starts at E1, eve's first, not after X1.
+SELECT * FROM pg_temp.next_batch(4);
+-- The next walks G1 and X1 and expires both: next at X1, the last.
+SELECT * FROM pg_temp.next_batch(4);
+-- hal's grant falls due before that position: the run's next batches do
+-- not go back for it (as for an account busy when they passed it).
+SELECT points.grant('mr_old', 'hal', 7, note => 'H1', at => '1990-01-01 00:00+00',
+                    expires_at => '1990-01-20 00:00+00') IS NOT NULL AS granted;
+SELECT * FROM pg_temp.next_batch(4);
+SELECT note, remaining, status FROM points.grants WHERE type = 'mr_old' ORDER BY note;
+-- The next run, or expire(), starts from the beginning and finds H1.
+SELECT points.expire('1990-06-01 00:00+00', 4) AS expired;
+SELECT e.customer, e.amount, e.balance_after, e.at, l.note AS "grant"
+  FROM points.entries e LEFT JOIN points.lots l ON l.id = e.lot_id
+ WHERE e.type = 'mr_old' AND e.kind = 'expire' ORDER BY e.id;
+SELECT * FROM points.verify();
+-- Not for PUBLIC or the app: run_maintenance() calls it as the admin role.
+SELECT has_function_privilege('public', 'points.expire_batch(timestamptz, integer, timestamptz, bigint)', 'EXECUTE') AS public_may_call,
+       has_function_privilege('points_app', 'points.expire_batch(timestamptz, integer, timestamptz, bigint)', 'EXECUTE') AS app_may_call,
+       has_function_privilege('points_admin', 'points.expire_batch(timestamptz, integer, timestamptz, bigint)', 'EXECUTE') AS admin_may_call;

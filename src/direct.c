@@ -989,9 +989,16 @@ lock_due_account(Relation rel, Relation pkey, Snapshot snapshot,
  * returns, with each account locked and read once rather than once per
  * lot.  Returns the number of accounts in *due, in the order of their
  * first due lot, or -1 when the tables must be read through SQL.
+ *
+ * With `from`, the walk starts there rather than at the start of the
+ * index: a run of the sweep passes where its last batch ended, so that no
+ * batch walks again the entries of the lots the batches before it closed
+ * (dead, and left in lots_due until VACUUM).  *last is the last due lot
+ * walked, unchanged when none was.
  */
 int
-points_lock_due_accounts(TimestampTz at, int limit, DueAccount **due)
+points_lock_due_accounts(TimestampTz at, int limit, const DuePosition *from,
+						 DueAccount **due, DuePosition *last)
 {
 	Oid			lots_id = rel_oid("lots");
 	Oid			due_id = rel_oid("lots_due");
@@ -1005,7 +1012,8 @@ points_lock_due_accounts(TimestampTz at, int limit, DueAccount **due)
 	IndexScanDesc scan;
 	TupleTableSlot *lot;
 	TupleTableSlot *acct;
-	ScanKeyData key;
+	ScanKeyData keys[2];
+	int			nkeys = 1;
 	HASHCTL		ctl;
 	HTAB	   *tried;
 	int			nlots = 0;
@@ -1036,24 +1044,31 @@ points_lock_due_accounts(TimestampTz at, int limit, DueAccount **due)
 
 	CommandCounterIncrement();
 	snapshot = RegisterSnapshot(GetTransactionSnapshot());
-	ScanKeyInit(&key, 1, BTLessEqualStrategyNumber, F_TIMESTAMPTZ_LE,
+	ScanKeyInit(&keys[0], 1, BTLessEqualStrategyNumber, F_TIMESTAMPTZ_LE,
 				TimestampTzGetDatum(at));
+	if (from)
+		ScanKeyInit(&keys[nkeys++], 1, BTGreaterEqualStrategyNumber,
+					F_TIMESTAMPTZ_GE, TimestampTzGetDatum(from->expires_at));
 	lot = table_slot_create(lots, NULL);
 	acct = table_slot_create(accounts, NULL);
 	*due = palloc(cap * sizeof(DueAccount));
-	scan = index_beginscan(lots, lots_due, snapshot, 1, 0);
-	index_rescan(scan, &key, 1, NULL, 0);
+	scan = index_beginscan(lots, lots_due, snapshot, nkeys, 0);
+	index_rescan(scan, keys, nkeys, NULL, 0);
 	while (nlots < limit && index_getnext_slot(scan, ForwardScanDirection, lot))
 	{
+		DuePosition here;
 		int64		account_id;
 		bool		found;
 		TriedAccount *tried_acct;
 
 		slot_getsomeattrs(lot, 17);
-		/* open and due, as of this version */
-		if (!DatumGetBool(lot->tts_values[11]) ||
-			DatumGetTimestampTz(lot->tts_values[16]) > at)
+		here.expires_at = DatumGetTimestampTz(lot->tts_values[16]);
+		here.id = DatumGetInt64(lot->tts_values[0]);
+		/* open and due, as of this version, and not before `from` */
+		if (!DatumGetBool(lot->tts_values[11]) || here.expires_at > at ||
+			(from && here.expires_at == from->expires_at && here.id < from->id))
 			continue;
+		*last = here;
 		account_id = DatumGetInt64(lot->tts_values[1]);
 		tried_acct = hash_search(tried, &account_id, HASH_ENTER, &found);
 		if (!found)
@@ -1066,7 +1081,7 @@ points_lock_due_accounts(TimestampTz at, int limit, DueAccount **due)
 			tried_acct->locked = lock_due_account(accounts, pkey, snapshot,
 												  acct, account_id, &(*due)[n]);
 			if (tried_acct->locked)
-				n++;
+				(*due)[n++].first = here;
 		}
 		if (tried_acct->locked)
 			nlots++;			/* a lot of an account locked */

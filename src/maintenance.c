@@ -7,7 +7,9 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "catalog/pg_type.h"
+#include "funcapi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
@@ -73,21 +75,28 @@ collect(SPIPlanPtr plan, Datum *values, DueList *list)
 }
 
 /*
- * points.expire(at, batch) returns integer
- *		Expire up to `batch` lots due at `at` (oldest due first), one expire
- *		entry per account and instant, in the caller's transaction.  Accounts locked by a running
- *		operation are skipped (SKIP LOCKED) and left to the next run; running
- *		it twice, or twice at once, expires nothing twice.
+ * One batch of the sweep: expire up to `batch` lots due at `at` (oldest due
+ * first), one expire entry per account and instant, in the caller's
+ * transaction.  Accounts locked by a running operation are skipped (SKIP
+ * LOCKED) and left to the next run; running it twice, or twice at once,
+ * expires nothing twice.
+ *
+ * With `from` (a run's batch after the first), the due lots are walked from
+ * there, and *next is where the run's next batch may start: every due lot
+ * before it in lots_due's order was expired by this batch or the ones
+ * before, or belongs to an account that was busy (left to the next run).
+ * That is where the walk ended, or, when the batch ran out before it had
+ * expired all the due lots of an account it locked, that account's first.
+ * Through SQL (a column of a DBA's own) the walk starts at the beginning
+ * and *next is `from`.  Returns the number of lots expired.
  */
-PG_FUNCTION_INFO_V1(points_expire);
-Datum
-points_expire(PG_FUNCTION_ARGS)
+static int
+expire_batch(TimestampTz at, int batch, const DuePosition *from,
+			 DuePosition *next)
 {
 	static SPIPlanPtr due_plan = NULL;
 	static SPIPlanPtr idle_plan = NULL;
 	static const Oid due_types[] = {TIMESTAMPTZOID, INT4OID};
-	TimestampTz at;
-	int32		batch;
 	Datum		values[2];
 	HASHCTL		ctl;
 	DueList		list = {0};
@@ -95,9 +104,6 @@ points_expire(PG_FUNCTION_ARGS)
 	int			nlocked;
 	int			i;
 	int			expired = 0;
-
-	at = points_arg_time(fcinfo, 0, "at");
-	batch = points_arg_batch(fcinfo, 1);
 
 	SPI_connect();
 	points_write_begin();
@@ -116,7 +122,7 @@ points_expire(PG_FUNCTION_ARGS)
 	values[0] = TimestampTzGetDatum(at);
 	values[1] = Int32GetDatum(batch);
 	/* directly through lots_due, or through SQL (a DBA's own column) */
-	nlocked = points_lock_due_accounts(at, batch, &locked);
+	nlocked = points_lock_due_accounts(at, batch, from, &locked, next);
 	for (i = 0; i < nlocked; i++)
 	{
 		DueAccount *d = due_add(&list, locked[i].acct.id);
@@ -140,12 +146,78 @@ points_expire(PG_FUNCTION_ARGS)
 						" FOR NO KEY UPDATE SKIP LOCKED",
 						2, due_types),
 			values, &list);
+	/* the accounts of lots_due come first in the list, in its order */
 	for (i = 0; i < list.n && expired < batch; i++)
-		expired += points_expire_due(points_load_type(list.due[i].type),
-									 list.due[i].customer, &list.due[i].acct,
-									 at, batch - expired);
+	{
+		int			limit = batch - expired;
+		int			n = points_expire_due(points_load_type(list.due[i].type),
+										  list.due[i].customer,
+										  &list.due[i].acct, at, limit);
+
+		expired += n;
+		if (i < nlocked && n == limit)
+			break;				/* it may have more due: start there next */
+	}
+	if (i < nlocked)
+		*next = list.due[i].first;
 
 	points_write_end();
 	SPI_finish();
-	PG_RETURN_INT32(expired);
+	return expired;
+}
+
+/*
+ * points.expire(at, batch) returns integer
+ *		Expire up to `batch` lots due at `at` (oldest due first), one expire
+ *		entry per account and instant, in the caller's transaction.
+ */
+PG_FUNCTION_INFO_V1(points_expire);
+Datum
+points_expire(PG_FUNCTION_ARGS)
+{
+	TimestampTz at = points_arg_time(fcinfo, 0, "at");
+	int32		batch = points_arg_batch(fcinfo, 1);
+	DuePosition next = {DT_NOBEGIN, PG_INT64_MIN};
+
+	PG_RETURN_INT32(expire_batch(at, batch, NULL, &next));
+}
+
+/*
+ * points.expire_batch(at, batch, from_expires_at, from_id,
+ *					   OUT expired, OUT next_expires_at, OUT next_id)
+ *		A batch of run_maintenance(): what expire(at, batch) does, walking
+ *		the due lots from (from_expires_at, from_id) in lots_due's order
+ *		(from the start when both are NULL), and where the run's next batch
+ *		starts.
+ */
+PG_FUNCTION_INFO_V1(points_expire_batch);
+Datum
+points_expire_batch(PG_FUNCTION_ARGS)
+{
+	TimestampTz at = points_arg_time(fcinfo, 0, "at");
+	int32		batch = points_arg_batch(fcinfo, 1);
+	DuePosition from = {DT_NOBEGIN, PG_INT64_MIN};	/* the start */
+	DuePosition next;
+	TupleDesc	desc;
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "points: expire_batch must return a row");
+	if (PG_ARGISNULL(2) != PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("from_expires_at and from_id go together"),
+				 errhint("Pass both (where the batch before ended) or neither (from the start).")));
+	if (!PG_ARGISNULL(2))
+	{
+		from.expires_at = PG_GETARG_TIMESTAMPTZ(2);
+		from.id = PG_GETARG_INT64(3);
+	}
+	next = from;
+	values[0] = Int32GetDatum(expire_batch(at, batch, &from, &next));
+	values[1] = TimestampTzGetDatum(next.expires_at);
+	values[2] = Int64GetDatum(next.id);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc),
+													  values, nulls)));
 }

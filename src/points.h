@@ -225,16 +225,25 @@ typedef enum LotScan
 
 extern int	points_scan_lots(int64 account_id, LotScan what, TimestampTz at,
 							 int64 amount, int limit, Draw **draws);
+/* A place in lots_due's order (expires_at, id), for a run of the sweep. */
+typedef struct DuePosition
+{
+	TimestampTz expires_at;
+	int64		id;
+} DuePosition;
+
 /* An account the expiry sweep locked, as read then. */
 typedef struct DueAccount
 {
 	Account		acct;
 	char	   *type;
 	char	   *customer;
+	DuePosition first;			/* its first due lot in lots_due's order */
 } DueAccount;
 
 extern int	points_lock_due_accounts(TimestampTz at, int limit,
-									 DueAccount **due);
+									 const DuePosition *from,
+									 DueAccount **due, DuePosition *last);
 extern int64 points_next_id(const char *seqname);
 extern void points_table_insert(PointsTable *t, const Datum *values,
 								const bool *nulls);

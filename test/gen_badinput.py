@@ -120,6 +120,8 @@ VALID_BY_NAME = {
     "currency": "'MYR'",
     "within": "'30 days'::interval",
     "from": "'2024-01-01 00:00+00'::timestamptz",
+    "from_expires_at": "'2024-01-01 00:00+00'::timestamptz",
+    "from_id": "0",
     "to": "'2025-01-01 00:00+00'::timestamptz",
     "units": "150",
     "scale": "2",
@@ -137,8 +139,10 @@ VALID = {
 # Optional arguments given a valid value in every call all the same (the
 # call would fail for another reason without them): revoke() of the whole
 # grant fails under the reject policy once some of it is spent; the
-# purchase rule of earn() needs an amount.
-BASE_EXTRA = {"revoke": ["amount"], "earn": ["amount"]}
+# purchase rule of earn() needs an amount; expire_batch() takes its two
+# from_ arguments together.
+BASE_EXTRA = {"revoke": ["amount"], "earn": ["amount"],
+              "expire_batch": ["from_expires_at", "from_id"]}
 
 # Arguments whose NULL has a documented meaning although they are not
 # declared DEFAULT NULL: none so far.  (A NULL for an argument declared
@@ -168,8 +172,8 @@ FILES = [
       "tier", "value", "price", "quote"]),
     ("badinput_earn", "earn, clawback, redeem, cancel_redemption",
      ["earn", "clawback", "redeem", "cancel_redemption"]),
-    ("badinput_maintenance", "expire, release_holds, run_maintenance, schedule",
-     ["expire", "release_holds", "run_maintenance", "schedule"]),
+    ("badinput_maintenance", "expire, expire_batch, release_holds, run_maintenance, schedule",
+     ["expire", "expire_batch", "release_holds", "run_maintenance", "schedule"]),
 ]
 
 # Configuration tables: (table, a valid row as column => SQL, the bad

@@ -424,7 +424,7 @@ CREATE FUNCTION @extschema@.format(type text, amount numeric) RETURNS text
 COMMENT ON FUNCTION @extschema@.format(text, numeric)
     IS '"1 point", "25 points": an amount with the type''s names';
 
--- The sweep's two functions run without JIT.  Their queries of due rows
+-- The sweep's functions run without JIT.  Their queries of due rows
 -- take LIMIT batch, which a generic plan costs as a tenth of the candidate
 -- rows: over a few hundred thousand open grants that passes
 -- jit_above_cost, and every batch compiled its query again (7% of a sweep
@@ -438,6 +438,21 @@ CREATE FUNCTION @extschema@.expire(
     AS 'MODULE_PATHNAME', 'points_expire';
 COMMENT ON FUNCTION @extschema@.expire(timestamptz, integer)
     IS 'Expire up to batch due grants in this transaction; returns how many';
+
+-- A batch of run_maintenance(): expire(), walking the due grants from where
+-- the run's batch before it ended (from the start when NULL) rather than
+-- walking again the index entries of the grants the batches before it
+-- expired.  Returns where the next batch starts.
+CREATE FUNCTION @extschema@.expire_batch(
+    at timestamptz, batch integer,
+    from_expires_at timestamptz DEFAULT NULL, from_id bigint DEFAULT NULL,
+    OUT expired integer, OUT next_expires_at timestamptz, OUT next_id bigint)
+    LANGUAGE c VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    SET jit = off
+    AS 'MODULE_PATHNAME', 'points_expire_batch';
+COMMENT ON FUNCTION @extschema@.expire_batch(timestamptz, integer, timestamptz, bigint)
+    IS 'A batch of run_maintenance(): expire() from where its batch before ended';
 
 CREATE FUNCTION @extschema@.release_holds(
     at timestamptz DEFAULT pg_catalog.now(), batch integer DEFAULT 10000)

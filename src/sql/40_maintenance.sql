@@ -11,16 +11,17 @@
 -- so, unlike the other functions, it runs as its caller with the caller's
 -- search_path.  Every name in it is therefore qualified, operators included
 -- (OPERATOR(pg_catalog.=)): nothing a caller's search_path holds can stand
--- in for them.  The work itself is done by expire() and release_holds(),
--- which are SECURITY DEFINER with a pinned search_path; the caller needs
--- EXECUTE on them (the admin role has it).
+-- in for them.  The work itself is done by release_holds() and
+-- expire_batch() (expire() from where the batch before ended), which are
+-- SECURITY DEFINER with a pinned search_path; the caller needs EXECUTE on
+-- them (the admin role has it).
 --
--- Every batch is one transaction of release_holds() (or expire()) followed
--- by a COMMIT: locks are held for one batch only, a crash loses at most one
--- batch, and a concurrent consume() waits for one batch at most.  Accounts
--- locked by a running operation are skipped by expire()/release_holds()
--- (SKIP LOCKED) and left to the next run.  The cutoff is the start of the
--- run: grants that fall due while it runs wait for the next one, so a run
+-- Every batch is one transaction of release_holds() or expire_batch()
+-- followed by a COMMIT: locks are held for one batch only, a crash loses
+-- at most one batch, and a concurrent consume() waits for one batch at
+-- most.  Accounts locked by a running operation are skipped (SKIP LOCKED)
+-- and left to the next run.  The cutoff is the start of the run: grants
+-- that fall due while it runs wait for the next one, so a run
 -- always ends.  CALL it on its own, not inside BEGIN ... COMMIT.
 CREATE PROCEDURE @extschema@.run_maintenance(batch integer DEFAULT 10000)
     LANGUAGE plpgsql
@@ -32,6 +33,8 @@ DECLARE
     expired  bigint := 0;
     released bigint := 0;
     batches  integer := 0;
+    from_at  timestamptz;
+    from_id  bigint;
 BEGIN
     IF batch IS NULL THEN
         RAISE EXCEPTION 'batch must not be NULL' USING ERRCODE = 'null_value_not_allowed';
@@ -54,9 +57,14 @@ BEGIN
         EXIT WHEN done OPERATOR(pg_catalog.=) 0;
     END LOOP;
 
-    -- Then the due grants, oldest due first, one batch per transaction.
+    -- Then the due grants, oldest due first, one batch per transaction,
+    -- each from where the one before ended: the grants that the batches
+    -- before expired are not walked again, nor are those of accounts busy
+    -- meanwhile (left to the next run).
     LOOP
-        done := @extschema@.expire(cutoff, batch);
+        SELECT b.expired, b.next_expires_at, b.next_id
+          INTO done, from_at, from_id
+          FROM @extschema@.expire_batch(cutoff, batch, from_at, from_id) b;
         COMMIT;
         batches := batches OPERATOR(pg_catalog.+) 1;
         expired := expired OPERATOR(pg_catalog.+) done;

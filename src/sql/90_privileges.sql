@@ -230,6 +230,7 @@ GRANT EXECUTE ON FUNCTION @extschema@.adjust(text, text, numeric, text, text, ti
 GRANT EXECUTE ON FUNCTION @extschema@.revoke(bigint, numeric, text, text, text, timestamptz) TO points_admin;
 -- The expiry sweep and timed-out holds (run_maintenance calls them as its caller).
 GRANT EXECUTE ON FUNCTION @extschema@.expire(timestamptz, integer) TO points_admin;
+GRANT EXECUTE ON FUNCTION @extschema@.expire_batch(timestamptz, integer, timestamptz, bigint) TO points_admin;
 GRANT EXECUTE ON FUNCTION @extschema@.release_holds(timestamptz, integer) TO points_admin;
 GRANT EXECUTE ON PROCEDURE @extschema@.run_maintenance(integer) TO points_admin;
 -- Register or remove the pg_cron job (they run as their caller, and so do

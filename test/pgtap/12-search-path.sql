@@ -20,7 +20,7 @@
 --     guards that fire on every ledger row and run none need not (pinning
 --     costs a GUC save/restore per row: about 7% on grant()).
 BEGIN;
-SELECT plan(24);
+SELECT plan(25);
 SET LOCAL search_path = public;
 
 CREATE TEMP VIEW routines AS
@@ -40,6 +40,7 @@ SELECT is_empty(
     $$SELECT routine, proconfig FROM routines
        WHERE prosecdef AND proconfig IS DISTINCT FROM ARRAY['search_path=pg_catalog, pg_temp']
          AND oid NOT IN (to_regprocedure('points.expire(timestamptz, integer)'),
+                         to_regprocedure('points.expire_batch(timestamptz, integer, timestamptz, bigint)'),
                          to_regprocedure('points.release_holds(timestamptz, integer)'),
                          to_regprocedure('points.balance(text, text, timestamptz)'),
                          to_regprocedure('points.account(text, text, timestamptz)'),
@@ -65,6 +66,10 @@ SELECT is((SELECT proconfig FROM routines
             WHERE oid = to_regprocedure('points.expire(timestamptz, integer)')),
           ARRAY['search_path=pg_catalog, pg_temp', 'jit=off'],
           'expire() pins search_path and runs without JIT');
+SELECT is((SELECT proconfig FROM routines
+            WHERE oid = to_regprocedure('points.expire_batch(timestamptz, integer, timestamptz, bigint)')),
+          ARRAY['search_path=pg_catalog, pg_temp', 'jit=off'],
+          'expire_batch() pins search_path and runs without JIT');
 SELECT is((SELECT proconfig FROM routines
             WHERE oid = to_regprocedure('points.release_holds(timestamptz, integer)')),
           ARRAY['search_path=pg_catalog, pg_temp', 'jit=off'],
