@@ -398,7 +398,11 @@ points_available(const Account *acct, TimestampTz at, bool past)
 	return points_col_int64(0, 1);
 }
 
-/* Recompute the cached bounds of the open lots after one was exhausted. */
+/*
+ * Recompute the cached bounds of the open lots after one was exhausted: the
+ * earliest expiry and the latest availability of the account's open lots.
+ * One walk of them through lots_account (direct.c), or a query.
+ */
 void
 points_refresh_open_bounds(Account *acct)
 {
@@ -406,7 +410,24 @@ points_refresh_open_bounds(Account *acct)
 	static const Oid argtypes[] = {INT8OID};
 	Datum		values[1];
 	bool		isnull;
+	Draw	   *lots;
+	int			n;
 
+	n = points_scan_lots(acct->id, LOTS_OPEN, DT_NOEND, 0, 0, &lots);
+	if (n >= 0)
+	{
+		int			i;
+
+		acct->next_expiry_at = DT_NOEND;
+		acct->vested_at = DT_NOBEGIN;
+		for (i = 0; i < n; i++)
+		{
+			acct->next_expiry_at = Min(acct->next_expiry_at, lots[i].expires_at);
+			acct->vested_at = Max(acct->vested_at, lots[i].available_at);
+		}
+		pfree(lots);
+		return;
+	}
 	values[0] = Int64GetDatum(acct->id);
 	points_run(points_plan(&plan,
 					"SELECT coalesce(min(expires_at), 'infinity'),"
