@@ -120,7 +120,8 @@ SELECT points.grant('mr_old', c, n, note => note, at => '1990-01-01 00:00+00',
                ('gus', 3, 'G1', '1990-02-15 00:00+00'),
                ('xav', 4, 'X1', '1990-02-20 00:00+00'),
                ('eve', 5, 'E2', '1990-03-01 00:00+00'),
-               ('eve', 6, 'E3', '1990-04-01 00:00+00')) AS g (c, n, note, e);
+               ('eve', 6, 'E3', '1990-04-01 00:00+00'),
+               ('eve', 8, 'E4', '1990-04-15 00:00+00')) AS g (c, n, note, e);
 CREATE TABLE pg_temp.position (expires_at timestamptz, id bigint);
 INSERT INTO pg_temp.position VALUES (NULL, NULL);
 -- A batch from the position, which it moves on: how many it expired, and
@@ -141,22 +142,45 @@ BEGIN
 END
 $$;
 -- A batch of 4 walks F1, E1, G1 and X1 and locks their accounts.  fay's
--- F1 expires, then eve's three grants use up the batch: gus and xav are
--- left, so the next batch starts at E1, eve's first, not after X1.
+-- F1 expires, then eve's E1, E2 and E3 use up the batch and leave her E4
+-- due: gus and xav are left, so the next batch starts at E1, eve's first,
+-- not after X1.
 SELECT * FROM pg_temp.next_batch(4);
--- The next walks G1 and X1 and expires both: next at X1, the last.
+-- The next walks G1, X1 and E4 and expires them: next at E4, the last.
 SELECT * FROM pg_temp.next_batch(4);
 -- hal's grant falls due before that position: the run's next batches do
 -- not go back for it (as for an account busy when they passed it).
-SELECT points.grant('mr_old', 'hal', 7, note => 'H1', at => '1990-01-01 00:00+00',
+SELECT points.grant('mr_old', 'hal', 9, note => 'H1', at => '1990-01-01 00:00+00',
                     expires_at => '1990-01-20 00:00+00') IS NOT NULL AS granted;
 SELECT * FROM pg_temp.next_batch(4);
 SELECT note, remaining, status FROM points.grants WHERE type = 'mr_old' ORDER BY note;
--- The next run, or expire(), starts from the beginning and finds H1.
-SELECT points.expire('1990-06-01 00:00+00', 4) AS expired;
+-- The next run, or expire(), starts from the beginning and finds H1; a
+-- batch of 2^31 - 1 is as good as any.
+SELECT points.expire('1990-06-01 00:00+00', 2147483647) AS expired;
 SELECT e.customer, e.amount, e.balance_after, e.at, l.note AS "grant"
   FROM points.entries e LEFT JOIN points.lots l ON l.id = e.lot_id
  WHERE e.type = 'mr_old' AND e.kind = 'expire' ORDER BY e.id;
+
+-- Grants that expire at the same instant (a rounded expiry) are walked in
+-- the order of their ids: each batch starts at the grant where the one
+-- before ended, not at the first of that instant.  A batch that ends with
+-- an account's last due grant does not come back to it.
+INSERT INTO points.types (code, name, name_plural) VALUES ('mr_tie', 'point', 'points');
+SELECT points.grant('mr_tie', c, 1, note => c, at => '1990-01-01 00:00+00',
+                    expires_at => '1990-05-01 00:00+00') IS NOT NULL AS granted
+  FROM unnest(ARRAY['t1', 't2', 't3', 't4', 't5']) AS c;
+UPDATE pg_temp.position SET expires_at = NULL, id = NULL;
+SELECT * FROM pg_temp.next_batch(2);
+SELECT * FROM pg_temp.next_batch(2);
+SELECT * FROM pg_temp.next_batch(2);
+SELECT * FROM pg_temp.next_batch(2);
+SELECT note, remaining FROM points.grants WHERE type = 'mr_tie' ORDER BY note;
+-- Nothing due from the start: no position (NULL), as it came.
+UPDATE pg_temp.position SET expires_at = NULL, id = NULL;
+SELECT * FROM pg_temp.next_batch(2);
+-- One of the two without the other is an error (22023).
+SELECT * FROM pg_temp.try($$SELECT points.expire_batch('1990-06-01', 2, '1990-05-01', NULL)$$);
+SELECT * FROM pg_temp.try($$SELECT points.expire_batch('1990-06-01', 2, NULL, 1)$$);
 SELECT * FROM points.verify();
 -- Not for PUBLIC or the app: run_maintenance() calls it as the admin role.
 SELECT has_function_privilege('public', 'points.expire_batch(timestamptz, integer, timestamptz, bigint)', 'EXECUTE') AS public_may_call,

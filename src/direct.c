@@ -1013,6 +1013,7 @@ points_lock_due_accounts(TimestampTz at, int limit, const DuePosition *from,
 	TupleTableSlot *lot;
 	TupleTableSlot *acct;
 	ScanKeyData keys[2];
+	ScanKeyData row[2];
 	int			nkeys = 1;
 	HASHCTL		ctl;
 	HTAB	   *tried;
@@ -1047,8 +1048,25 @@ points_lock_due_accounts(TimestampTz at, int limit, const DuePosition *from,
 	ScanKeyInit(&keys[0], 1, BTLessEqualStrategyNumber, F_TIMESTAMPTZ_LE,
 				TimestampTzGetDatum(at));
 	if (from)
-		ScanKeyInit(&keys[nkeys++], 1, BTGreaterEqualStrategyNumber,
-					F_TIMESTAMPTZ_GE, TimestampTzGetDatum(from->expires_at));
+	{
+		/*
+		 * (expires_at, id) >= (from): a row comparison, which the B-tree
+		 * starts at, where a key of expires_at alone would walk again every
+		 * lot of that expiry (a rounded one is shared by many).  Its
+		 * members take the B-tree's comparison functions, as the executor
+		 * gives them (ExecIndexBuildScanKeys).
+		 */
+		ScanKeyEntryInitialize(&row[0], SK_ROW_MEMBER, 1,
+							   BTGreaterEqualStrategyNumber, TIMESTAMPTZOID,
+							   InvalidOid, F_TIMESTAMPTZ_CMP,
+							   TimestampTzGetDatum(from->expires_at));
+		ScanKeyEntryInitialize(&row[1], SK_ROW_MEMBER | SK_ROW_END, 2,
+							   BTGreaterEqualStrategyNumber, INT8OID,
+							   InvalidOid, F_BTINT8CMP, Int64GetDatum(from->id));
+		ScanKeyEntryInitialize(&keys[nkeys++], SK_ROW_HEADER, 1,
+							   BTGreaterEqualStrategyNumber, InvalidOid,
+							   InvalidOid, InvalidOid, PointerGetDatum(row));
+	}
 	lot = table_slot_create(lots, NULL);
 	acct = table_slot_create(accounts, NULL);
 	*due = palloc(cap * sizeof(DueAccount));
@@ -1064,9 +1082,8 @@ points_lock_due_accounts(TimestampTz at, int limit, const DuePosition *from,
 		slot_getsomeattrs(lot, 17);
 		here.expires_at = DatumGetTimestampTz(lot->tts_values[16]);
 		here.id = DatumGetInt64(lot->tts_values[0]);
-		/* open and due, as of this version, and not before `from` */
-		if (!DatumGetBool(lot->tts_values[11]) || here.expires_at > at ||
-			(from && here.expires_at == from->expires_at && here.id < from->id))
+		/* open and due, as of this version */
+		if (!DatumGetBool(lot->tts_values[11]) || here.expires_at > at)
 			continue;
 		*last = here;
 		account_id = DatumGetInt64(lot->tts_values[1]);

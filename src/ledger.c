@@ -254,7 +254,7 @@ points_lock_account(const PointsType *type, const char *customer,
 	if (!points_get_account(type, customer, true, acct))
 		return false;
 	if (acct->inactive_at <= at || acct->next_expiry_at <= at)
-		(void) points_expire_due(type, customer, acct, at, PG_INT32_MAX - 1);
+		(void) points_expire_due(type, customer, acct, at, PG_INT32_MAX, NULL);
 	return true;
 }
 
@@ -1441,11 +1441,12 @@ points_store_lot(const Lot *lot, int64 remaining)
  * expire entry per instant at which points lapse, dated then: lots that
  * lapse together (the same rounded expiry, or the account's inactivity)
  * share it, and its allocations say how much each lost; its grant_id is the
- * lot's when there is one.  Returns the number of lots expired.
+ * lot's when there is one.  Returns the number of lots expired; with
+ * `more`, whether the limit left some of them due.
  */
 int
 points_expire_due(const PointsType *type, const char *customer, Account *acct,
-				  TimestampTz at, int limit)
+				  TimestampTz at, int limit, bool *more)
 {
 	static SPIPlanPtr plan = NULL;
 	static const Oid argtypes[] = {INT8OID, TIMESTAMPTZOID, INT4OID};
@@ -1458,6 +1459,7 @@ points_expire_due(const PointsType *type, const char *customer, Account *acct,
 	int			n;
 
 	/* one more than the limit: is anything left? */
+	limit = Min(limit, PG_INT32_MAX - 1);
 	n = points_scan_lots(acct->id, LOTS_DUE, inactive ? DT_NOEND : at, 0,
 						 limit + 1, &due);
 	if (n < 0)
@@ -1487,6 +1489,8 @@ points_expire_due(const PointsType *type, const char *customer, Account *acct,
 	ndue = Min(n, limit);
 	if (n > limit)
 		inactive = false;		/* more to lapse: keep the deadline */
+	if (more)
+		*more = n > limit;
 
 	/* one entry per instant at which points lapse (and per cause) */
 	for (i = 0; i < ndue; i = j)

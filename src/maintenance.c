@@ -149,14 +149,13 @@ expire_batch(TimestampTz at, int batch, const DuePosition *from,
 	/* the accounts of lots_due come first in the list, in its order */
 	for (i = 0; i < list.n && expired < batch; i++)
 	{
-		int			limit = batch - expired;
-		int			n = points_expire_due(points_load_type(list.due[i].type),
-										  list.due[i].customer,
-										  &list.due[i].acct, at, limit);
+		bool		more;
 
-		expired += n;
-		if (i < nlocked && n == limit)
-			break;				/* it may have more due: start there next */
+		expired += points_expire_due(points_load_type(list.due[i].type),
+									 list.due[i].customer, &list.due[i].acct,
+									 at, batch - expired, &more);
+		if (i < nlocked && more)
+			break;				/* it has more due: start there next */
 	}
 	if (i < nlocked)
 		*next = list.due[i].first;
@@ -218,6 +217,8 @@ points_expire_batch(PG_FUNCTION_ARGS)
 	values[0] = Int32GetDatum(expire_batch(at, batch, &from, &next));
 	values[1] = TimestampTzGetDatum(next.expires_at);
 	values[2] = Int64GetDatum(next.id);
+	/* still at the start: NULL, as it came */
+	nulls[1] = nulls[2] = next.expires_at == DT_NOBEGIN && next.id == PG_INT64_MIN;
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc),
 													  values, nulls)));
 }
