@@ -303,3 +303,22 @@ RESET enable_seqscan;
 DROP INDEX points.di_entries_norm;
 DROP FUNCTION public.di_norm(text);
 DROP SCHEMA di_evil CASCADE;
+
+-- An index the direct reads walk, found by its name, that is not valid:
+-- what a failed CREATE INDEX CONCURRENTLY or REINDEX CONCURRENTLY leaves,
+-- built only in part.  Here lots_account is neither valid nor ready, and
+-- misses the grant made meanwhile: consume() and balance() read the lots
+-- through SQL, whose planner skips the index, and find it.  (The same goes
+-- for an index of another shape under the name.)  REINDEX makes it whole.
+INSERT INTO points.types (code, name, name_plural) VALUES ('di_iv', 'point', 'points');
+UPDATE pg_index SET indisvalid = false, indisready = false
+ WHERE indexrelid = 'points.lots_account'::regclass;
+SELECT points.grant('di_iv', 'iv', 5, at => '2026-01-01') > 0 AS granted;
+SELECT points.consume('di_iv', 'iv', 3, at => '2026-01-02') > 0 AS consumed;
+SELECT points.balance('di_iv', 'iv', '2026-01-03') AS balance;
+SELECT remaining FROM points.grants WHERE type = 'di_iv';
+REINDEX INDEX points.lots_account;
+SELECT indisvalid, indisready FROM pg_index WHERE indexrelid = 'points.lots_account'::regclass;
+SELECT points.consume('di_iv', 'iv', 2, at => '2026-01-04') > 0 AS consumed;
+SELECT remaining FROM points.grants WHERE type = 'di_iv';
+SELECT * FROM points.verify();

@@ -33,6 +33,7 @@
 #include "access/xact.h"
 #include "catalog/index.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_am_d.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_type_d.h"
 #include "commands/sequence.h"
@@ -139,6 +140,35 @@ own_index(Oid indexid)
 			return true;
 	return false;
 }
+
+/*
+ * May a direct read walk this index, found by its name?  It must be valid
+ * (not left half-built by a failed CREATE INDEX CONCURRENTLY, nor a DBA's
+ * rebuild of another shape under the name): a B-tree on these key columns,
+ * in this order, so that the scan keys mean what they say and the walk
+ * comes in the order the caller counts on.
+ */
+static bool
+scan_index_ok(Relation index, const AttrNumber *keys, int nkeys)
+{
+	Form_pg_index form = index->rd_index;
+	int			i;
+
+	if (!form->indisvalid || index->rd_rel->relam != BTREE_AM_OID ||
+		form->indnkeyatts != nkeys)
+		return false;
+	for (i = 0; i < nkeys; i++)
+		if (form->indkey.values[i] != keys[i])
+			return false;
+	return true;
+}
+
+/* The key columns of the indexes the direct reads walk. */
+static const AttrNumber accounts_key_cols[] = {2, 3};	/* type, customer */
+static const AttrNumber accounts_pkey_cols[] = {1};	/* id */
+static const AttrNumber lots_account_cols[] = {2, 12, 17, 18, 1};	/* account_id, open,
+																	 * expires_at, at, id */
+static const AttrNumber lots_due_cols[] = {17, 1};	/* expires_at, id */
 
 /*
  * Do the relation's indexes evaluate nothing a DBA wrote?  An index of a
@@ -799,6 +829,12 @@ points_account_find(const char *type, const char *customer, bool lock,
 		return -1;
 	}
 	index = index_open(indexid, AccessShareLock);
+	if (!scan_index_ok(index, accounts_key_cols, lengthof(accounts_key_cols)))
+	{
+		index_close(index, NoLock);
+		table_close(rel, NoLock);
+		return -1;
+	}
 
 	/* what a statement of a volatile function would see */
 	CommandCounterIncrement();
@@ -872,6 +908,12 @@ points_scan_lots(int64 account_id, LotScan what, TimestampTz at,
 		return -1;
 	}
 	index = index_open(indexid, AccessShareLock);
+	if (!scan_index_ok(index, lots_account_cols, lengthof(lots_account_cols)))
+	{
+		index_close(index, NoLock);
+		table_close(rel, NoLock);
+		return -1;
+	}
 
 	CommandCounterIncrement();
 	snapshot = RegisterSnapshot(GetTransactionSnapshot());
@@ -1036,6 +1078,15 @@ points_lock_due_accounts(TimestampTz at, int limit, const DuePosition *from,
 	}
 	lots_due = index_open(due_id, AccessShareLock);
 	pkey = index_open(pkey_id, AccessShareLock);
+	if (!scan_index_ok(lots_due, lots_due_cols, lengthof(lots_due_cols)) ||
+		!scan_index_ok(pkey, accounts_pkey_cols, lengthof(accounts_pkey_cols)))
+	{
+		index_close(pkey, NoLock);
+		index_close(lots_due, NoLock);
+		table_close(accounts, NoLock);
+		table_close(lots, NoLock);
+		return -1;
+	}
 
 	ctl.keysize = sizeof(int64);
 	ctl.entrysize = sizeof(TriedAccount);
