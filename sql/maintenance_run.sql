@@ -143,7 +143,7 @@ END
 $$;
 -- A batch of 4 walks F1, E1, G1 and X1 and locks their accounts.  fay's
 -- F1 expires, then eve's E1, E2 and E3 use up the batch and leave her E4
--- due: gus and xav are left, so the next batch starts at E1, eve's first,
+-- due: gus and xav are left, so the next batch starts at G1, gus's first,
 -- not after X1.
 SELECT * FROM pg_temp.next_batch(4);
 -- The next walks G1, X1 and E4 and expires them: next at E4, the last.
@@ -175,6 +175,19 @@ SELECT * FROM pg_temp.next_batch(2);
 SELECT * FROM pg_temp.next_batch(2);
 SELECT * FROM pg_temp.next_batch(2);
 SELECT note, remaining FROM points.grants WHERE type = 'mr_tie' ORDER BY note;
+-- An account with more due grants than a batch: each batch starts at the
+-- first grant the one before left (or where its walk ended, if before),
+-- not again at the account's first.
+INSERT INTO points.types (code, name, name_plural) VALUES ('mr_big', 'point', 'points');
+SELECT points.grant('mr_big', 'big', 1, note => 'B' || i, at => '1990-01-01 00:00+00',
+                    expires_at => '1990-05-09 00:00+00'::timestamptz + i * interval '1 day') IS NOT NULL AS granted
+  FROM generate_series(1, 5) AS i;
+UPDATE pg_temp.position SET expires_at = NULL, id = NULL;
+SELECT * FROM pg_temp.next_batch(2);
+SELECT * FROM pg_temp.next_batch(2);
+SELECT * FROM pg_temp.next_batch(2);
+SELECT * FROM pg_temp.next_batch(2);
+SELECT note, remaining FROM points.grants WHERE type = 'mr_big' ORDER BY note;
 -- Nothing due from the start: no position (NULL), as it came.
 UPDATE pg_temp.position SET expires_at = NULL, id = NULL;
 SELECT * FROM pg_temp.next_batch(2);

@@ -1442,11 +1442,12 @@ points_store_lot(const Lot *lot, int64 remaining)
  * lapse together (the same rounded expiry, or the account's inactivity)
  * share it, and its allocations say how much each lost; its grant_id is the
  * lot's when there is one.  Returns the number of lots expired; with
- * `more`, whether the limit left some of them due.
+ * `left_at`, the expiry of the first lot that the limit left due, or
+ * DT_NOBEGIN when it left none.
  */
 int
 points_expire_due(const PointsType *type, const char *customer, Account *acct,
-				  TimestampTz at, int limit, bool *more)
+				  TimestampTz at, int limit, TimestampTz *left_at)
 {
 	static SPIPlanPtr plan = NULL;
 	static const Oid argtypes[] = {INT8OID, TIMESTAMPTZOID, INT4OID};
@@ -1489,8 +1490,8 @@ points_expire_due(const PointsType *type, const char *customer, Account *acct,
 	ndue = Min(n, limit);
 	if (n > limit)
 		inactive = false;		/* more to lapse: keep the deadline */
-	if (more)
-		*more = n > limit;
+	if (left_at)
+		*left_at = n > limit ? due[limit].expires_at : DT_NOBEGIN;
 
 	/* one entry per instant at which points lapse (and per cause) */
 	for (i = 0; i < ndue; i = j)

@@ -74,6 +74,14 @@ collect(SPIPlanPtr plan, Datum *values, DueList *list)
 	}
 }
 
+/* Whether `a` comes before `b` in lots_due's order. */
+static bool
+due_before(const DuePosition *a, const DuePosition *b)
+{
+	return a->expires_at < b->expires_at ||
+		(a->expires_at == b->expires_at && a->id < b->id);
+}
+
 /*
  * One batch of the sweep: expire up to `batch` lots due at `at` (oldest due
  * first), one expire entry per account and instant, in the caller's
@@ -85,8 +93,9 @@ collect(SPIPlanPtr plan, Datum *values, DueList *list)
  * there, and *next is where the run's next batch may start: every due lot
  * before it in lots_due's order was expired by this batch or the ones
  * before, or belongs to an account that was busy (left to the next run).
- * That is where the walk ended, or, when the batch ran out before it had
- * expired all the due lots of an account it locked, that account's first.
+ * That is where the walk ended; or, when the batch ran out before the
+ * accounts it locked, the first of theirs; or, when it ran out in the middle
+ * of an account's due lots, the first of those it left (by its expiry).
  * Through SQL (a column of a DBA's own) the walk starts at the beginning
  * and *next is `from`.  Returns the number of lots expired.
  */
@@ -104,6 +113,7 @@ expire_batch(TimestampTz at, int batch, const DuePosition *from,
 	int			nlocked;
 	int			i;
 	int			expired = 0;
+	bool		stopped = false;
 
 	SPI_connect();
 	points_write_begin();
@@ -149,15 +159,32 @@ expire_batch(TimestampTz at, int batch, const DuePosition *from,
 	/* the accounts of lots_due come first in the list, in its order */
 	for (i = 0; i < list.n && expired < batch; i++)
 	{
-		bool		more;
+		TimestampTz left_at;
 
 		expired += points_expire_due(points_load_type(list.due[i].type),
 									 list.due[i].customer, &list.due[i].acct,
-									 at, batch - expired, &more);
-		if (i < nlocked && more)
-			break;				/* it has more due: start there next */
+									 at, batch - expired, &left_at);
+		if (i < nlocked && left_at != DT_NOBEGIN)
+		{
+			/*
+			 * The batch ran out in this account's due lots: the next starts
+			 * at the first it left, or before, at the next account's first
+			 * or where the walk ended, but not before `from`.
+			 */
+			DuePosition left = {left_at, PG_INT64_MIN};
+
+			if (due_before(&left, next))
+				*next = left;
+			if (i + 1 < nlocked && due_before(&list.due[i + 1].first, next))
+				*next = list.due[i + 1].first;
+			if (from && due_before(next, from))
+				*next = *from;
+			stopped = true;
+			break;
+		}
 	}
-	if (i < nlocked)
+	/* the batch ran out before these accounts: the next starts at the first */
+	if (!stopped && i < nlocked)
 		*next = list.due[i].first;
 
 	points_write_end();

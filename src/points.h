@@ -285,7 +285,7 @@ extern void points_lock_or_create_account(const PointsType *type,
 										  Account *acct);
 extern int	points_expire_due(const PointsType *type, const char *customer,
 							  Account *acct, TimestampTz at, int limit,
-							  bool *more);
+							  TimestampTz *left_at);
 extern void points_store_account(Account *acct, TimestampTz at);
 extern int64 points_available(const Account *acct, TimestampTz at, bool past);
 extern int64 points_insert_lot(const PointsType *type, const char *customer,
