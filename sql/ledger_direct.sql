@@ -308,8 +308,8 @@ DROP SCHEMA di_evil CASCADE;
 -- what a failed CREATE INDEX CONCURRENTLY or REINDEX CONCURRENTLY leaves,
 -- built only in part.  Here lots_account is neither valid nor ready, and
 -- misses the grant made meanwhile: consume() and balance() read the lots
--- through SQL, whose planner skips the index, and find it.  (The same goes
--- for an index of another shape under the name.)  REINDEX makes it whole.
+-- through SQL, whose planner skips the index, and find it.  REINDEX makes
+-- it whole.
 INSERT INTO points.types (code, name, name_plural) VALUES ('di_iv', 'point', 'points');
 UPDATE pg_index SET indisvalid = false, indisready = false
  WHERE indexrelid = 'points.lots_account'::regclass;
@@ -321,4 +321,20 @@ REINDEX INDEX points.lots_account;
 SELECT indisvalid, indisready FROM pg_index WHERE indexrelid = 'points.lots_account'::regclass;
 SELECT points.consume('di_iv', 'iv', 2, at => '2026-01-04') > 0 AS consumed;
 SELECT remaining FROM points.grants WHERE type = 'di_iv';
+SELECT * FROM points.verify();
+
+-- An index of another shape under the name: lots_account with expires_at
+-- descending.  Walked directly, it would have a debit draw the grant that
+-- expires last; the debit reads through SQL instead, in the expiry order,
+-- and draws the one that expires first.
+DROP INDEX points.lots_account;
+CREATE INDEX lots_account ON points.lots (account_id, open, expires_at DESC, at, id);
+SELECT points.grant('di_iv', 'sh', 5, note => 'early', at => '2026-01-01',
+                    expires_at => '2026-06-01') > 0 AS granted;
+SELECT points.grant('di_iv', 'sh', 5, note => 'late', at => '2026-01-01',
+                    expires_at => '2026-12-01') > 0 AS granted;
+SELECT points.consume('di_iv', 'sh', 3, at => '2026-01-02') > 0 AS consumed;
+SELECT note, remaining FROM points.grants WHERE type = 'di_iv' AND customer = 'sh' ORDER BY note;
+DROP INDEX points.lots_account;
+CREATE INDEX lots_account ON points.lots (account_id, open, expires_at, at, id);
 SELECT * FROM points.verify();

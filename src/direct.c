@@ -26,18 +26,21 @@
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/htup_details.h"
 #include "access/relscan.h"
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/index.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_am_d.h"
 #include "catalog/pg_index.h"
-#include "catalog/pg_type_d.h"
-#include "commands/sequence.h"
 #include "catalog/pg_trigger.h"
+#include "catalog/pg_type_d.h"
+#include "commands/defrem.h"
+#include "commands/sequence.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "nodes/execnodes.h"
@@ -141,26 +144,65 @@ own_index(Oid indexid)
 	return false;
 }
 
-/*
- * May a direct read walk this index, found by its name?  It must be valid
- * (not left half-built by a failed CREATE INDEX CONCURRENTLY, nor a DBA's
- * rebuild of another shape under the name): a B-tree on these key columns,
- * in this order, so that the scan keys mean what they say and the walk
- * comes in the order the caller counts on.
- */
-static bool
-scan_index_ok(Relation index, const AttrNumber *keys, int nkeys)
+/* The default B-tree operator family of a built-in type, looked up once. */
+static Oid
+btree_family(Oid type)
 {
-	Form_pg_index form = index->rd_index;
+	static Oid	types[4];
+	static Oid	families[4];
+	static int	n = 0;
+	Oid			opclass;
+	Oid			family;
 	int			i;
 
-	if (!form->indisvalid || index->rd_rel->relam != BTREE_AM_OID ||
-		form->indnkeyatts != nkeys)
+	for (i = 0; i < n; i++)
+		if (types[i] == type)
+			return families[i];
+	opclass = GetDefaultOpClass(type, BTREE_AM_OID);
+	family = OidIsValid(opclass) ? get_opclass_family(opclass) : InvalidOid;
+	if (n < (int) lengthof(types))
+	{
+		types[n] = type;
+		families[n++] = family;
+	}
+	return family;
+}
+
+/*
+ * May a direct read walk this index of `rel`, found by its name?  It must
+ * be one the planner would use (valid, and not waiting for older snapshots
+ * to go, as after CREATE INDEX over broken HOT chains), not left half-built
+ * by a failed CREATE INDEX CONCURRENTLY, nor a DBA's rebuild of another
+ * shape under the name: a B-tree on these key columns, in this order, each
+ * ascending with its type's default operators, partial only on the column
+ * `pred` (none when 0), so that the scan keys mean what they say and the
+ * walk comes in the order the caller counts on.
+ */
+static bool
+scan_index_ok(Relation rel, Relation index, const AttrNumber *keys,
+			  int nkeys, AttrNumber pred)
+{
+	Form_pg_index form = index->rd_index;
+	List	   *predicate;
+	int			i;
+
+	if (form->indrelid != RelationGetRelid(rel) || !form->indisvalid ||
+		index->rd_rel->relam != BTREE_AM_OID || form->indnkeyatts != nkeys)
+		return false;
+	if (form->indcheckxmin &&
+		!TransactionIdPrecedes(HeapTupleHeaderGetXmin(index->rd_indextuple->t_data),
+							   TransactionXmin))
 		return false;
 	for (i = 0; i < nkeys; i++)
-		if (form->indkey.values[i] != keys[i])
+		if (form->indkey.values[i] != keys[i] || index->rd_indoption[i] != 0 ||
+			index->rd_opfamily[i] !=
+			btree_family(TupleDescAttr(RelationGetDescr(rel), keys[i] - 1)->atttypid))
 			return false;
-	return true;
+	predicate = RelationGetIndexPredicate(index);
+	if (pred == 0)
+		return predicate == NIL;
+	return list_length(predicate) == 1 && IsA(linitial(predicate), Var) &&
+		((Var *) linitial(predicate))->varattno == pred;
 }
 
 /* The key columns of the indexes the direct reads walk. */
@@ -169,6 +211,7 @@ static const AttrNumber accounts_pkey_cols[] = {1};	/* id */
 static const AttrNumber lots_account_cols[] = {2, 12, 17, 18, 1};	/* account_id, open,
 																	 * expires_at, at, id */
 static const AttrNumber lots_due_cols[] = {17, 1};	/* expires_at, id */
+#define LOTS_OPEN_ATTNO 12		/* lots_due's predicate: WHERE open */
 
 /*
  * Do the relation's indexes evaluate nothing a DBA wrote?  An index of a
@@ -829,7 +872,8 @@ points_account_find(const char *type, const char *customer, bool lock,
 		return -1;
 	}
 	index = index_open(indexid, AccessShareLock);
-	if (!scan_index_ok(index, accounts_key_cols, lengthof(accounts_key_cols)))
+	if (!scan_index_ok(rel, index, accounts_key_cols,
+					   lengthof(accounts_key_cols), 0))
 	{
 		index_close(index, NoLock);
 		table_close(rel, NoLock);
@@ -871,7 +915,8 @@ points_account_find(const char *type, const char *customer, bool lock,
  * A debit (LOTS_DEBIT) draws `amount` at `at` from lots available then and
  * not expired; the sweep (LOTS_DUE) takes whole lots with expires_at <=
  * `at`, at most `limit` of them; LOTS_OPEN returns every open lot, each
- * draw its remaining points, and LOTS_NEXT those up to the first expiry
+ * draw its remaining points (account(), and the cached bounds of
+ * points_refresh_open_bounds()), and LOTS_NEXT those up to the first expiry
  * after `at` of the lots available at `at`, and all that expire then (what
  * account() needs when nothing is vesting).  Returns
  * the number of draws (a debit's draws cover less than `amount` when the
@@ -908,7 +953,8 @@ points_scan_lots(int64 account_id, LotScan what, TimestampTz at,
 		return -1;
 	}
 	index = index_open(indexid, AccessShareLock);
-	if (!scan_index_ok(index, lots_account_cols, lengthof(lots_account_cols)))
+	if (!scan_index_ok(rel, index, lots_account_cols,
+					   lengthof(lots_account_cols), 0))
 	{
 		index_close(index, NoLock);
 		table_close(rel, NoLock);
@@ -1078,8 +1124,10 @@ points_lock_due_accounts(TimestampTz at, int limit, const DuePosition *from,
 	}
 	lots_due = index_open(due_id, AccessShareLock);
 	pkey = index_open(pkey_id, AccessShareLock);
-	if (!scan_index_ok(lots_due, lots_due_cols, lengthof(lots_due_cols)) ||
-		!scan_index_ok(pkey, accounts_pkey_cols, lengthof(accounts_pkey_cols)))
+	if (!scan_index_ok(lots, lots_due, lots_due_cols, lengthof(lots_due_cols),
+					   LOTS_OPEN_ATTNO) ||
+		!scan_index_ok(accounts, pkey, accounts_pkey_cols,
+					   lengthof(accounts_pkey_cols), 0))
 	{
 		index_close(pkey, NoLock);
 		index_close(lots_due, NoLock);

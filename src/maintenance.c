@@ -3,7 +3,8 @@
  *		The expiry sweep: expire(at, batch) expires the due grants (past
  *		their expiry, or in an account lapsed for inactivity), one expire
  *		entry per account and instant at which points lapse, skipping
- *		accounts that a running operation holds.
+ *		accounts that a running operation holds; expire_batch() does the
+ *		same from where a run's batch before ended, for run_maintenance().
  */
 #include "postgres.h"
 
