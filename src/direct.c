@@ -866,13 +866,9 @@ points_account_find(const char *type, const char *customer, bool lock,
 		return -1;
 	/* a locked account is written next: its lock covers both */
 	rel = table_open(relid, lock ? RowExclusiveLock : AccessShareLock);
-	if (!columns_ok(rel, account_columns, ACCOUNT_TYPES, POINTS_ACCOUNT_NATTS))
-	{
-		table_close(rel, NoLock);
-		return -1;
-	}
 	index = index_open(indexid, AccessShareLock);
-	if (!scan_index_ok(rel, index, accounts_key_cols,
+	if (!columns_ok(rel, account_columns, ACCOUNT_TYPES, POINTS_ACCOUNT_NATTS) ||
+		!scan_index_ok(rel, index, accounts_key_cols,
 					   lengthof(accounts_key_cols), 0))
 	{
 		index_close(index, NoLock);
@@ -947,13 +943,9 @@ points_scan_lots(int64 account_id, LotScan what, TimestampTz at,
 	/* the lots a debit or the sweep read are written next */
 	rel = table_open(relid, what == LOTS_DUE || what == LOTS_DEBIT ?
 					 RowExclusiveLock : AccessShareLock);
-	if (!columns_ok(rel, lot_columns, LOT_TYPES, POINTS_LOT_NATTS))
-	{
-		table_close(rel, NoLock);
-		return -1;
-	}
 	index = index_open(indexid, AccessShareLock);
-	if (!scan_index_ok(rel, index, lots_account_cols,
+	if (!columns_ok(rel, lot_columns, LOT_TYPES, POINTS_LOT_NATTS) ||
+		!scan_index_ok(rel, index, lots_account_cols,
 					   lengthof(lots_account_cols), 0))
 	{
 		index_close(index, NoLock);
@@ -1115,16 +1107,11 @@ points_lock_due_accounts(TimestampTz at, int limit, const DuePosition *from,
 	/* both are written next */
 	lots = table_open(lots_id, RowExclusiveLock);
 	accounts = table_open(accounts_id, RowExclusiveLock);
-	if (!columns_ok(lots, lot_columns, LOT_TYPES, POINTS_LOT_NATTS) ||
-		!columns_ok(accounts, account_columns, ACCOUNT_TYPES, POINTS_ACCOUNT_NATTS))
-	{
-		table_close(accounts, NoLock);
-		table_close(lots, NoLock);
-		return -1;
-	}
 	lots_due = index_open(due_id, AccessShareLock);
 	pkey = index_open(pkey_id, AccessShareLock);
-	if (!scan_index_ok(lots, lots_due, lots_due_cols, lengthof(lots_due_cols),
+	if (!columns_ok(lots, lot_columns, LOT_TYPES, POINTS_LOT_NATTS) ||
+		!columns_ok(accounts, account_columns, ACCOUNT_TYPES, POINTS_ACCOUNT_NATTS) ||
+		!scan_index_ok(lots, lots_due, lots_due_cols, lengthof(lots_due_cols),
 					   LOTS_OPEN_ATTNO) ||
 		!scan_index_ok(accounts, pkey, accounts_pkey_cols,
 					   lengthof(accounts_pkey_cols), 0))

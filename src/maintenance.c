@@ -75,6 +75,9 @@ collect(SPIPlanPtr plan, Datum *values, DueList *list)
 	}
 }
 
+/* The start of lots_due's order: before every lot. */
+static const DuePosition due_start = {DT_NOBEGIN, PG_INT64_MIN};
+
 /* Whether `a` comes before `b` in lots_due's order. */
 static bool
 due_before(const DuePosition *a, const DuePosition *b)
@@ -114,7 +117,6 @@ expire_batch(TimestampTz at, int batch, const DuePosition *from,
 	int			nlocked;
 	int			i;
 	int			expired = 0;
-	bool		stopped = false;
 
 	SPI_connect();
 	points_write_begin();
@@ -158,10 +160,17 @@ expire_batch(TimestampTz at, int batch, const DuePosition *from,
 						2, due_types),
 			values, &list);
 	/* the accounts of lots_due come first in the list, in its order */
-	for (i = 0; i < list.n && expired < batch; i++)
+	for (i = 0; i < list.n; i++)
 	{
 		TimestampTz left_at;
 
+		if (expired == batch)
+		{
+			/* out before these accounts: the next starts at the first */
+			if (i < nlocked)
+				*next = list.due[i].first;
+			break;
+		}
 		expired += points_expire_due(points_load_type(list.due[i].type),
 									 list.due[i].customer, &list.due[i].acct,
 									 at, batch - expired, &left_at);
@@ -180,13 +189,9 @@ expire_batch(TimestampTz at, int batch, const DuePosition *from,
 				*next = list.due[i + 1].first;
 			if (from && due_before(next, from))
 				*next = *from;
-			stopped = true;
 			break;
 		}
 	}
-	/* the batch ran out before these accounts: the next starts at the first */
-	if (!stopped && i < nlocked)
-		*next = list.due[i].first;
 
 	points_write_end();
 	SPI_finish();
@@ -204,7 +209,7 @@ points_expire(PG_FUNCTION_ARGS)
 {
 	TimestampTz at = points_arg_time(fcinfo, 0, "at");
 	int32		batch = points_arg_batch(fcinfo, 1);
-	DuePosition next = {DT_NOBEGIN, PG_INT64_MIN};
+	DuePosition next = due_start;
 
 	PG_RETURN_INT32(expire_batch(at, batch, NULL, &next));
 }
@@ -223,7 +228,7 @@ points_expire_batch(PG_FUNCTION_ARGS)
 {
 	TimestampTz at = points_arg_time(fcinfo, 0, "at");
 	int32		batch = points_arg_batch(fcinfo, 1);
-	DuePosition from = {DT_NOBEGIN, PG_INT64_MIN};	/* the start */
+	DuePosition from = due_start;
 	DuePosition next;
 	TupleDesc	desc;
 	Datum		values[3];
@@ -246,7 +251,7 @@ points_expire_batch(PG_FUNCTION_ARGS)
 	values[1] = TimestampTzGetDatum(next.expires_at);
 	values[2] = Int64GetDatum(next.id);
 	/* still at the start: NULL, as it came */
-	nulls[1] = nulls[2] = next.expires_at == DT_NOBEGIN && next.id == PG_INT64_MIN;
+	nulls[1] = nulls[2] = !due_before(&due_start, &next);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc),
 													  values, nulls)));
 }
