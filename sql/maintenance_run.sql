@@ -141,6 +141,19 @@ BEGIN
     next_grant := (SELECT l.note FROM points.lots l WHERE l.id = b.next_id);
 END
 $$;
+-- A run from the start: `n` batches of `batch`, a row each.
+CREATE FUNCTION pg_temp.run(n integer, batch integer)
+    RETURNS TABLE (step integer, expired integer, next_expires_at timestamptz, next_grant text)
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE pg_temp.position SET expires_at = NULL, id = NULL;
+    FOR i IN 1..n LOOP
+        step := i;
+        SELECT * INTO expired, next_expires_at, next_grant FROM pg_temp.next_batch(batch);
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
 -- A batch of 4 walks F1, E1, G1 and X1 and locks their accounts.  fay's
 -- F1 expires, then eve's E1, E2 and E3 use up the batch and leave her E4
 -- due: gus and xav are left, so the next batch starts at G1, gus's first,
@@ -169,11 +182,7 @@ INSERT INTO points.types (code, name, name_plural) VALUES ('mr_tie', 'point', 'p
 SELECT points.grant('mr_tie', c, 1, note => c, at => '1990-01-01 00:00+00',
                     expires_at => '1990-05-01 00:00+00') IS NOT NULL AS granted
   FROM unnest(ARRAY['t1', 't2', 't3', 't4', 't5']) AS c;
-UPDATE pg_temp.position SET expires_at = NULL, id = NULL;
-SELECT * FROM pg_temp.next_batch(2);
-SELECT * FROM pg_temp.next_batch(2);
-SELECT * FROM pg_temp.next_batch(2);
-SELECT * FROM pg_temp.next_batch(2);
+SELECT * FROM pg_temp.run(4, 2);
 SELECT note, remaining FROM points.grants WHERE type = 'mr_tie' ORDER BY note;
 -- An account with more due grants than a batch: each batch starts at the
 -- first grant the one before left (or where its walk ended, if before),
@@ -182,15 +191,10 @@ INSERT INTO points.types (code, name, name_plural) VALUES ('mr_big', 'point', 'p
 SELECT points.grant('mr_big', 'big', 1, note => 'B' || i, at => '1990-01-01 00:00+00',
                     expires_at => '1990-05-09 00:00+00'::timestamptz + i * interval '1 day') IS NOT NULL AS granted
   FROM generate_series(1, 5) AS i;
-UPDATE pg_temp.position SET expires_at = NULL, id = NULL;
-SELECT * FROM pg_temp.next_batch(2);
-SELECT * FROM pg_temp.next_batch(2);
-SELECT * FROM pg_temp.next_batch(2);
-SELECT * FROM pg_temp.next_batch(2);
+SELECT * FROM pg_temp.run(4, 2);
 SELECT note, remaining FROM points.grants WHERE type = 'mr_big' ORDER BY note;
 -- Nothing due from the start: no position (NULL), as it came.
-UPDATE pg_temp.position SET expires_at = NULL, id = NULL;
-SELECT * FROM pg_temp.next_batch(2);
+SELECT * FROM pg_temp.run(1, 2);
 -- One of the two without the other is an error (22023).
 SELECT * FROM pg_temp.try($$SELECT points.expire_batch('1990-06-01', 2, '1990-05-01', NULL)$$);
 SELECT * FROM pg_temp.try($$SELECT points.expire_batch('1990-06-01', 2, NULL, 1)$$);
