@@ -64,9 +64,9 @@ static const char *const rel_names[] = {
 	"accounts", "lots", "entries", "allocations", "lots_id_seq",
 	"entries_id_seq", "holds_id_seq",
 	/* from here on: the indexes this version created (own_index()) */
-	"accounts_pkey", "accounts_type_customer_key", "accounts_inactive",
+	"accounts_pkey", "accounts_customer_type_key", "accounts_inactive",
 	"lots_pkey", "lots_account", "lots_due", "entries_pkey", "entries_at",
-	"entries_origin", "entries_customer", "allocations_pkey", "allocations_lot"
+	"entries_origin", "entries_account", "allocations_pkey", "allocations_lot"
 };
 #define FIRST_OWN_INDEX 7
 static Oid	rel_oids[lengthof(rel_names)];
@@ -206,7 +206,7 @@ scan_index_ok(Relation rel, Relation index, const AttrNumber *keys,
 }
 
 /* The key columns of the indexes the direct reads walk. */
-static const AttrNumber accounts_key_cols[] = {2, 3};	/* type, customer */
+static const AttrNumber accounts_key_cols[] = {3, 2};	/* customer, type */
 static const AttrNumber accounts_pkey_cols[] = {1};	/* id */
 static const AttrNumber lots_account_cols[] = {2, 12, 17, 18, 1};	/* account_id, open,
 																	 * expires_at, at, id */
@@ -853,7 +853,7 @@ points_account_find(const char *type, const char *customer, bool lock,
 					Account *acct)
 {
 	Oid			relid = rel_oid("accounts");
-	Oid			indexid = rel_oid("accounts_type_customer_key");
+	Oid			indexid = rel_oid("accounts_customer_type_key");
 	Relation	rel;
 	Relation	index;
 	Snapshot	snapshot;
@@ -881,10 +881,10 @@ points_account_find(const char *type, const char *customer, bool lock,
 	snapshot = RegisterSnapshot(GetTransactionSnapshot());
 	ScanKeyEntryInitialize(&keys[0], 0, 1, BTEqualStrategyNumber, InvalidOid,
 						   index->rd_indcollation[0], F_TEXTEQ,
-						   CStringGetTextDatum(type));
+						   CStringGetTextDatum(customer));
 	ScanKeyEntryInitialize(&keys[1], 0, 2, BTEqualStrategyNumber, InvalidOid,
 						   index->rd_indcollation[1], F_TEXTEQ,
-						   CStringGetTextDatum(customer));
+						   CStringGetTextDatum(type));
 	slot = table_slot_create(rel, NULL);
 	scan = index_beginscan(rel, index, snapshot, 2, 0);
 	index_rescan(scan, keys, 2, NULL, 0);

@@ -108,7 +108,7 @@ points_customer_tier(const PointsType *type, const char *customer,
 	static SPIPlanPtr qualify_plan = NULL;
 	static const Oid setting_types[] = {TEXTOID, TEXTOID, TIMESTAMPTZOID};
 	static const Oid pinned_types[] = {TEXTOID, TEXTOID};
-	static const Oid qualify_types[] = {TEXTOID, NUMERICOID, TEXTOID,
+	static const Oid qualify_types[] = {TEXTOID, NUMERICOID, INT8OID,
 	TIMESTAMPTZOID, TEXTOID};
 	Datum		values[5];
 	bool		isnull;
@@ -159,7 +159,8 @@ points_customer_tier(const PointsType *type, const char *customer,
 	{
 		values[1] = NumericGetDatum(points_units_to_numeric(acct ? acct->earned : 0,
 															type->scale));
-		values[2] = CStringGetTextDatum(customer);
+		/* no account, no entries: the sum is 0 */
+		values[2] = Int64GetDatum(acct ? acct->id : 0);
 		values[3] = TimestampTzGetDatum(at);
 		values[4] = CStringGetTextDatum(type->time_zone);
 		points_run(points_plan(&qualify_plan,
@@ -168,7 +169,7 @@ points_customer_tier(const PointsType *type, const char *customer,
 						"   WHEN t.period IS NULL THEN $2"
 						"   ELSE (SELECT coalesce(pg_catalog.sum(e.amount), 0)"
 						"         FROM points.entries e"
-						"         WHERE e.customer = $3 AND e.type = $1 AND e.at <= $4"
+						"         WHERE e.account_id = $3 AND e.at <= $4"
 						"         AND e.at > pg_catalog.timezone($5,"
 						"             pg_catalog.timezone($5, $4) - t.period)"
 						"         AND (e.kind IN ('grant', 'confirm')"

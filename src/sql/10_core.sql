@@ -66,7 +66,10 @@ CREATE TABLE @extschema@.accounts (
     last_activity_at timestamptz NOT NULL DEFAULT '-infinity',
     inactive_at    timestamptz NOT NULL DEFAULT 'infinity',
     created_at     timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    UNIQUE (type, customer)
+    -- customer first: every operation looks its account up by both, and a
+    -- customer's accounts of every type (points.history by customer) are
+    -- one range of it
+    UNIQUE (customer, type)
 ) WITH (fillfactor = 80);
 COMMENT ON TABLE @extschema@.accounts IS 'Cached figures of each (type, customer), in units; read points.balances';
 -- The sweep finds accounts lapsed for inactivity (types with an inactivity policy).
@@ -138,6 +141,13 @@ COMMENT ON TABLE @extschema@.entries IS 'The append-only journal of every balanc
 -- them well, and an append costs no B-tree descent (the journal is the
 -- table every operation writes).
 CREATE INDEX entries_at ON @extschema@.entries USING brin (at);
+-- An account's journal in business-time order: its history and statement,
+-- and rolling-period tiers.  Keyed by account_id, not by (customer, type):
+-- every operation adds an entry at a random place of this index, and a key
+-- of three 8-byte columns is half as wide (more entries per page, fewer
+-- page splits) and compares without collation.  Filters on customer reach
+-- it through points.history, which takes type and customer from accounts.
+CREATE INDEX entries_account ON @extschema@.entries (account_id, at, id);
 -- Refunds and releases find what was already given back for a debit.
 CREATE INDEX entries_origin ON @extschema@.entries (origin_id) WHERE origin_id IS NOT NULL;
 
@@ -546,10 +556,11 @@ LEFT JOIN LATERAL (
 COMMENT ON VIEW @extschema@.balances IS 'Every account''s figures now, in points';
 
 CREATE VIEW @extschema@.history AS
-SELECT e.id, e.type, e.customer, e.kind, e.amount, e.balance_after AS balance,
+SELECT e.id, a.type, a.customer, e.kind, e.amount, e.balance_after AS balance,
        e.held, e.pending, e.debt, e.at, e.recorded_at,
        e.lot_id AS grant_id, e.hold_id, e.origin_id, e.ref, e.note, e.actor, e.meta
-FROM @extschema@.entries e;
+FROM @extschema@.entries e
+JOIN @extschema@.accounts a ON a.id = e.account_id;
 COMMENT ON VIEW @extschema@.history IS 'The journal with its running balance per account';
 
 CREATE VIEW @extschema@.outstanding AS

@@ -3,18 +3,6 @@
 \echo Use "CREATE EXTENSION points" to load this file. \quit
 
 ----------------------------------------------------------------------
--- Indexes the reports need
-----------------------------------------------------------------------
-
--- points.history exposes the journal by type, customer and time, not by
--- account_id: filters on customer (alone or with type) and a time range,
--- and statement(), read this index; a time range alone reads entries_at.
--- Customer first, so that one customer's history across all types is one
--- index range too.  Rolling-period tiers (points.tier) read it as well: it
--- is the journal's only per-customer index, to keep inserts cheap.
-CREATE INDEX entries_customer ON @extschema@.entries (customer, type, at, id);
-
-----------------------------------------------------------------------
 -- statement(type, customer, from, to)
 ----------------------------------------------------------------------
 
@@ -36,7 +24,7 @@ CREATE INDEX entries_customer ON @extschema@.entries (customer, type, at, id);
 -- share it).  A statement is the same before and after the sweep, as
 -- balances are.
 --
--- Cost: the rows of the period come from entries_customer; the opening
+-- Cost: the rows of the period come from entries_account; the opening
 -- figures are the account's cached ones minus what the journal recorded
 -- from "from" on, so a recent period costs the same however long the
 -- history before it.
@@ -98,7 +86,7 @@ BEGIN
            o_pend - coalesce(sum(e.pending), 0)
       INTO o_bal, o_held, o_pend
       FROM @extschema@.entries e
-     WHERE e.customer = c AND e.type = t AND e.at >= t_from;
+     WHERE e.account_id = acct AND e.at >= t_from;
     SELECT o_bal - @extschema@.from_units(coalesce(sum(l.remaining), 0)::bigint, sc)
       INTO o_bal
       FROM @extschema@.lots l
@@ -110,7 +98,7 @@ BEGIN
         SELECT e.at, e.kind, e.amount, e.held, e.pending, e.id AS entry_id,
                e.lot_id AS grant_id, e.hold_id, e.ref, e.note
           FROM @extschema@.entries e
-         WHERE e.customer = c AND e.type = t AND e.at >= t_from AND e.at < t_to
+         WHERE e.account_id = acct AND e.at >= t_from AND e.at < t_to
         UNION ALL
         -- expiries the sweep has not recorded yet, as it will: one row per
         -- instant (and cause) at which grants lapse
