@@ -239,6 +239,51 @@ SELECT points.consume('co_fifo', 'eve', 10, at => '2023-02-02 00:00+00') AS u2 \
 SELECT * FROM pg_temp.drawn(:u2);
 SELECT * FROM pg_temp.lots('co_fifo', 'eve');
 
+-- The account's cached bounds (its open grants' earliest expiry and latest
+-- availability) after debits that close grants, and what the grants
+-- themselves give: the two must agree at each step.
+CREATE FUNCTION pg_temp.bounds(t text, c text)
+RETURNS TABLE (next_expiry_at timestamptz, vested_at timestamptz, agree boolean)
+LANGUAGE sql AS $$
+    SELECT a.next_expiry_at, a.vested_at,
+           (a.next_expiry_at, a.vested_at) =
+           (SELECT coalesce(min(l.expires_at), 'infinity'), coalesce(max(l.available_at), '-infinity')
+              FROM points.lots l WHERE l.account_id = a.id AND l.open)
+      FROM points.accounts a WHERE a.type = t AND a.customer = c
+$$;
+INSERT INTO points.types (code, name, name_plural) VALUES ('co_bound', 'point', 'points');
+-- J, K and P expire together, L later; M vests last.
+SELECT points.grant('co_bound', 'flo', 2, note => 'J', expires_at => '2023-06-30 00:00+00', at => '2023-01-01 00:00+00') IS NOT NULL AS granted;
+SELECT points.grant('co_bound', 'flo', 2, note => 'K', expires_at => '2023-06-30 00:00+00', at => '2023-01-02 00:00+00') IS NOT NULL AS granted;
+SELECT points.grant('co_bound', 'flo', 2, note => 'P', expires_at => '2023-06-30 00:00+00', at => '2023-01-02 00:00+00') IS NOT NULL AS granted;
+SELECT points.grant('co_bound', 'flo', 2, note => 'L', expires_at => '2023-09-30 00:00+00', at => '2023-01-03 00:00+00') IS NOT NULL AS granted;
+SELECT points.grant('co_bound', 'flo', 2, note => 'M', expires_at => '2023-12-31 00:00+00', available_at => '2023-03-01 00:00+00', at => '2023-01-04 00:00+00') IS NOT NULL AS granted;
+SELECT * FROM pg_temp.bounds('co_bound', 'flo');
+-- J closes, K is drawn from and left open: K keeps the earliest expiry.
+SELECT points.consume('co_bound', 'flo', 3, at => '2023-02-01 00:00+00') IS NOT NULL AS consumed;
+SELECT * FROM pg_temp.bounds('co_bound', 'flo');
+-- K closes alone: P, not drawn from, shares its expiry.
+SELECT points.consume('co_bound', 'flo', 1, at => '2023-02-02 00:00+00') IS NOT NULL AS consumed;
+SELECT * FROM pg_temp.bounds('co_bound', 'flo');
+-- P closes and L is drawn from, left open: L's expiry is the earliest.
+SELECT points.consume('co_bound', 'flo', 3, at => '2023-02-03 00:00+00') IS NOT NULL AS consumed;
+SELECT * FROM pg_temp.bounds('co_bound', 'flo');
+-- L closes (M is still vesting): the earliest expiry is M's.
+SELECT points.consume('co_bound', 'flo', 1, at => '2023-02-04 00:00+00') IS NOT NULL AS consumed;
+SELECT * FROM pg_temp.bounds('co_bound', 'flo');
+-- M closes, the grant that vested last: no open grant is left.
+SELECT points.consume('co_bound', 'flo', 2, at => '2023-03-02 00:00+00') IS NOT NULL AS consumed;
+SELECT * FROM pg_temp.bounds('co_bound', 'flo');
+SELECT * FROM pg_temp.lots('co_bound', 'flo');
+-- A grant past its expiry lapses first (the debit journals it); N and O
+-- share their availability, and O, drawn from and left open, keeps it.
+SELECT points.grant('co_bound', 'gil', 5, note => 'lapsed', expires_at => '2023-02-01 00:00+00', at => '2023-01-01 00:00+00') IS NOT NULL AS granted;
+SELECT points.grant('co_bound', 'gil', 1, note => 'N', expires_at => '2023-06-30 00:00+00', available_at => '2023-01-10 00:00+00', at => '2023-01-05 00:00+00') IS NOT NULL AS granted;
+SELECT points.grant('co_bound', 'gil', 4, note => 'O', expires_at => '2023-07-31 00:00+00', available_at => '2023-01-10 00:00+00', at => '2023-01-05 00:00+00') IS NOT NULL AS granted;
+SELECT points.consume('co_bound', 'gil', 2, at => '2023-03-01 00:00+00') IS NOT NULL AS consumed;
+SELECT * FROM pg_temp.bounds('co_bound', 'gil');
+SELECT * FROM pg_temp.lots('co_bound', 'gil');
+
 -- Every debit's allocations add up to its amount.
 SELECT e.kind, count(*) AS debits,
        bool_and(-e.amount = (SELECT sum(a.amount) FROM points.allocations a WHERE a.entry_id = e.id)) AS balanced

@@ -910,9 +910,10 @@ points_account_find(const char *type, const char *customer, bool lock,
  *
  * A debit (LOTS_DEBIT) draws `amount` at `at` from lots available then and
  * not expired; the sweep (LOTS_DUE) takes whole lots with expires_at <=
- * `at`, at most `limit` of them; LOTS_OPEN returns every open lot, each
- * draw its remaining points (account(), and the cached bounds of
- * points_refresh_open_bounds()), and LOTS_NEXT those up to the first expiry
+ * `at`, at most `limit` of them; LOTS_OPEN returns every open lot (the
+ * first `limit` when `limit` > 0), each draw its remaining points
+ * (account(), and the cached bounds of points_refresh_open_bounds()), and
+ * LOTS_NEXT those up to the first expiry
  * after `at` of the lots available at `at`, and all that expire then (what
  * account() needs when nothing is vesting).  Returns
  * the number of draws (a debit's draws cover less than `amount` when the
@@ -969,7 +970,8 @@ points_scan_lots(int64 account_id, LotScan what, TimestampTz at,
 	scan = index_beginscan(rel, index, snapshot, nkeys, 0);
 	index_rescan(scan, keys, nkeys, NULL, 0);
 	d = palloc(cap * sizeof(Draw));
-	while ((what == LOTS_DUE ? n < limit : what != LOTS_DEBIT || left > 0) &&
+	while ((what == LOTS_DUE || (what == LOTS_OPEN && limit > 0) ? n < limit :
+			what != LOTS_DEBIT || left > 0) &&
 		   index_getnext_slot(scan, ForwardScanDirection, slot))
 	{
 		Datum	   *v;

@@ -714,6 +714,7 @@ take_rows(Draw **d, int *n, int *cap, int64 *left)
 		(*d)[*n].lot_id = points_col_int64(i, 1);
 		(*d)[*n].amount = take;
 		(*d)[*n].expires_at = DatumGetTimestampTz(points_col(i, 3, &isnull));
+		(*d)[*n].available_at = DatumGetTimestampTz(points_col(i, 5, &isnull));
 		(*d)[*n].exhausted = take == remaining;
 		(*d)[*n].tid = *(ItemPointer) DatumGetPointer(points_col(i, 4, &isnull));
 		*left -= take;
@@ -741,7 +742,7 @@ points_draw(const PointsType *type, Account *acct, int64 amount,
 	int			rc;
 
 #define OPEN_LOTS \
-	"SELECT id, remaining, expires_at, ctid FROM points.lots" \
+	"SELECT id, remaining, expires_at, ctid, available_at FROM points.lots" \
 	" WHERE account_id = $1 AND open AND available_at <= $2 AND expires_at > $2"
 
 	/* the expiry order is lots_account's: walk it only as far as needed */
@@ -890,6 +891,66 @@ points_apply_draws(Account *acct, int64 entry_id, Draw *draws, int ndraws,
 {
 	if (apply_draws(acct, entry_id, draws, ndraws, at))
 		points_refresh_open_bounds(acct);
+}
+
+/*
+ * The account's open bounds after a debit's draws (from open lots, as
+ * points_draw() chose them: each lot's availability known) closed some
+ * lots, without a walk of all its open lots where the draws tell:
+ *
+ * - the latest availability stays when every lot closed became available
+ *   before it, or a lot drawn from and left open has it: the lot that has
+ *   it is still open;
+ * - the earliest expiry stays when no lot closed had it, or a lot drawn
+ *   from and left open has it; else it is the first open lot's, in
+ *   lots_account's order (a lot closed may have shared it with others).
+ */
+static void
+close_lots_bounds(Account *acct, const Draw *draws, int ndraws)
+{
+	bool		vested_kept = true;
+	bool		expiry_kept = true;
+	Draw	   *lots;
+	int			n;
+	int			i;
+
+	for (i = 0; i < ndraws; i++)
+		if (draws[i].exhausted)
+		{
+			vested_kept &= draws[i].available_at < acct->vested_at;
+			expiry_kept &= draws[i].expires_at > acct->next_expiry_at;
+		}
+	for (i = 0; i < ndraws; i++)
+		if (!draws[i].exhausted)
+		{
+			vested_kept |= draws[i].available_at >= acct->vested_at;
+			expiry_kept |= draws[i].expires_at <= acct->next_expiry_at;
+		}
+	if (!vested_kept)
+		points_refresh_open_bounds(acct);
+	else if (!expiry_kept)
+	{
+		n = points_scan_lots(acct->id, LOTS_OPEN, DT_NOEND, 0, 1, &lots);
+		if (n < 0)
+		{
+			points_refresh_open_bounds(acct);
+			return;
+		}
+		acct->next_expiry_at = n > 0 ? lots[0].expires_at : DT_NOEND;
+		pfree(lots);
+	}
+}
+
+/*
+ * points_apply_draws() for the draws of points_draw(): the account's open
+ * bounds follow from them (close_lots_bounds()).
+ */
+void
+points_apply_debit(Account *acct, int64 entry_id, Draw *draws, int ndraws,
+				   TimestampTz at)
+{
+	if (apply_draws(acct, entry_id, draws, ndraws, at))
+		close_lots_bounds(acct, draws, ndraws);
 }
 
 /* points_apply_draws(); true when the account's open bounds may have moved. */
@@ -1177,7 +1238,7 @@ points_debit(const PointsType *type, const char *customer, Account *acct,
 	acct->balance = points_sub(acct->balance, amount);
 	row->amount = -amount;
 	entry_id = points_insert_entry(type, customer, acct, row);
-	points_apply_draws(acct, entry_id, draws, ndraws, row->at);
+	points_apply_debit(acct, entry_id, draws, ndraws, row->at);
 	if (draws_out)
 	{
 		*draws_out = draws;

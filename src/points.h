@@ -321,6 +321,8 @@ extern int	points_draw(const PointsType *type, Account *acct, int64 amount,
 						TimestampTz at, Draw **draws);
 extern void points_apply_draws(Account *acct, int64 entry_id, Draw *draws,
 							   int ndraws, TimestampTz at);
+extern void points_apply_debit(Account *acct, int64 entry_id, Draw *draws,
+							   int ndraws, TimestampTz at);
 extern void points_refresh_open_bounds(Account *acct);
 extern void points_insufficient(const PointsType *type, const char *customer,
 								int64 wanted, int64 available,
