@@ -284,6 +284,16 @@ SELECT points.consume('co_bound', 'gil', 2, at => '2023-03-01 00:00+00') IS NOT 
 SELECT * FROM pg_temp.bounds('co_bound', 'gil');
 SELECT * FROM pg_temp.lots('co_bound', 'gil');
 
+-- In FIFO order (drawn through SQL): R, the oldest grant but the last to
+-- vest and the last to expire, closes while S stays open.
+INSERT INTO points.types (code, name, name_plural, consume_order) VALUES ('co_bfifo', 'point', 'points', 'fifo');
+SELECT points.grant('co_bfifo', 'hal', 2, note => 'R', expires_at => '2023-12-31 00:00+00', available_at => '2023-02-01 00:00+00', at => '2023-01-01 00:00+00') IS NOT NULL AS granted;
+SELECT points.grant('co_bfifo', 'hal', 2, note => 'S', expires_at => '2023-06-30 00:00+00', at => '2023-01-02 00:00+00') IS NOT NULL AS granted;
+SELECT * FROM pg_temp.bounds('co_bfifo', 'hal');
+SELECT points.consume('co_bfifo', 'hal', 2, at => '2023-03-01 00:00+00') IS NOT NULL AS consumed;
+SELECT * FROM pg_temp.bounds('co_bfifo', 'hal');
+SELECT * FROM pg_temp.lots('co_bfifo', 'hal');
+
 -- Every debit's allocations add up to its amount.
 SELECT e.kind, count(*) AS debits,
        bool_and(-e.amount = (SELECT sum(a.amount) FROM points.allocations a WHERE a.entry_id = e.id)) AS balanced

@@ -896,7 +896,10 @@ points_apply_draws(Account *acct, int64 entry_id, Draw *draws, int ndraws,
 /*
  * The account's open bounds after a debit's draws (from open lots, as
  * points_draw() chose them: each lot's availability known) closed some
- * lots, without a walk of all its open lots where the draws tell:
+ * lots, without a walk of all its open lots where the draws tell.  The
+ * bounds must be exact before the debit (points_lock_account() has swept
+ * the account's due lots and every change of a lot keeps them so): they
+ * are carried over, not derived again.
  *
  * - the latest availability stays when every lot closed became available
  *   before it, or a lot drawn from and left open has it: the lot that has
@@ -942,11 +945,12 @@ close_lots_bounds(Account *acct, const Draw *draws, int ndraws)
 }
 
 /*
- * points_apply_draws() for the draws of points_draw(): the account's open
- * bounds follow from them (close_lots_bounds()).
+ * points_apply_draws() for the draws of points_draw() (each lot's
+ * availability known), on an account whose open bounds are exact: they
+ * follow from the draws (close_lots_bounds()).
  */
-void
-points_apply_debit(Account *acct, int64 entry_id, Draw *draws, int ndraws,
+static void
+apply_debit(Account *acct, int64 entry_id, Draw *draws, int ndraws,
 				   TimestampTz at)
 {
 	if (apply_draws(acct, entry_id, draws, ndraws, at))
@@ -1238,7 +1242,7 @@ points_debit(const PointsType *type, const char *customer, Account *acct,
 	acct->balance = points_sub(acct->balance, amount);
 	row->amount = -amount;
 	entry_id = points_insert_entry(type, customer, acct, row);
-	points_apply_debit(acct, entry_id, draws, ndraws, row->at);
+	apply_debit(acct, entry_id, draws, ndraws, row->at);
 	if (draws_out)
 	{
 		*draws_out = draws;

@@ -117,7 +117,8 @@ typedef struct Draw
 	int64		lot_id;
 	int64		amount;
 	TimestampTz expires_at;
-	TimestampTz available_at;	/* known when read by points_scan_lots() */
+	TimestampTz available_at;	/* known when chosen by points_draw() or read
+								 * by points_scan_lots() */
 	bool		exhausted;		/* the draw took the lot's last point */
 	ItemPointerData tid;		/* the lot's row version; invalid: unknown */
 } Draw;
@@ -320,8 +321,6 @@ extern ClawbackPolicy points_parse_clawback(const char *s);
 extern int	points_draw(const PointsType *type, Account *acct, int64 amount,
 						TimestampTz at, Draw **draws);
 extern void points_apply_draws(Account *acct, int64 entry_id, Draw *draws,
-							   int ndraws, TimestampTz at);
-extern void points_apply_debit(Account *acct, int64 entry_id, Draw *draws,
 							   int ndraws, TimestampTz at);
 extern void points_refresh_open_bounds(Account *acct);
 extern void points_insufficient(const PointsType *type, const char *customer,
