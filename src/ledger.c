@@ -911,27 +911,23 @@ points_apply_draws(Account *acct, int64 entry_id, Draw *draws, int ndraws,
 static void
 close_lots_bounds(Account *acct, const Draw *draws, int ndraws)
 {
-	bool		vested_kept = true;
-	bool		expiry_kept = true;
+	/* [0]: a lot closed has the bound; [1]: a lot left open has it */
+	bool		vested[2] = {false, false};
+	bool		expiry[2] = {false, false};
 	Draw	   *lots;
 	int			n;
 	int			i;
 
 	for (i = 0; i < ndraws; i++)
-		if (draws[i].exhausted)
-		{
-			vested_kept &= draws[i].available_at < acct->vested_at;
-			expiry_kept &= draws[i].expires_at > acct->next_expiry_at;
-		}
-	for (i = 0; i < ndraws; i++)
-		if (!draws[i].exhausted)
-		{
-			vested_kept |= draws[i].available_at >= acct->vested_at;
-			expiry_kept |= draws[i].expires_at <= acct->next_expiry_at;
-		}
-	if (!vested_kept)
+	{
+		int			open = draws[i].exhausted ? 0 : 1;
+
+		vested[open] |= draws[i].available_at >= acct->vested_at;
+		expiry[open] |= draws[i].expires_at <= acct->next_expiry_at;
+	}
+	if (vested[0] && !vested[1])
 		points_refresh_open_bounds(acct);
-	else if (!expiry_kept)
+	else if (expiry[0] && !expiry[1])
 	{
 		n = points_scan_lots(acct->id, LOTS_OPEN, DT_NOEND, 0, 1, &lots);
 		if (n < 0)
@@ -951,7 +947,7 @@ close_lots_bounds(Account *acct, const Draw *draws, int ndraws)
  */
 static void
 apply_debit(Account *acct, int64 entry_id, Draw *draws, int ndraws,
-				   TimestampTz at)
+			TimestampTz at)
 {
 	if (apply_draws(acct, entry_id, draws, ndraws, at))
 		close_lots_bounds(acct, draws, ndraws);
